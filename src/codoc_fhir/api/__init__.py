@@ -1,0 +1,1 @@
+"""HTTP: routes generated from the registry, error handlers, middleware."""

@@ -1,0 +1,164 @@
+"""ASGI middleware: the body size limit (413) and the access log."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from codoc_fhir.fhir.errors import operation_outcome
+from codoc_fhir.warehouse.schema import fhir_access_log
+
+Scope = dict[str, Any]
+log = logging.getLogger("codoc_fhir.access")
+
+
+async def _send_outcome(send: Any, status: int, code: str, diagnostics: str) -> None:
+    body = orjson.dumps(operation_outcome(code, diagnostics))
+    headers = [
+        (b"content-type", b"application/fhir+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        announced = dict(scope["headers"]).get(b"content-length")
+        if announced is not None and (not announced.isdigit() or int(announced) > self.max_bytes):
+            await _send_outcome(
+                send, 413, "too-costly", f"Request body larger than {self.max_bytes} bytes"
+            )
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Any:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _send_outcome(
+                send, 413, "too-costly", f"Request body larger than {self.max_bytes} bytes"
+            )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class AccessLogWriter:
+    """Writes access log rows from a background thread, in batches, off the request path."""
+
+    def __init__(self, engine: Engine, batch_size: int = 500, interval: float = 0.5) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+        self.interval = interval
+        self.pending: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=100_000)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self.thread.start()
+
+    def add(self, row: dict[str, Any]) -> None:
+        try:
+            self.pending.put_nowait(row)
+        except queue.Full:
+            log.warning("access log queue full; a row was dropped")
+
+    def flush(self) -> None:
+        """Write every pending row now (used at shutdown and by tests)."""
+        with self.lock:
+            rows: list[dict[str, Any]] = []
+            while True:
+                try:
+                    rows.append(self.pending.get_nowait())
+                except queue.Empty:
+                    break
+            if rows:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(fhir_access_log.insert(), rows)
+                except Exception:
+                    log.exception("could not write %d access log rows", len(rows))
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            self.flush()
+
+
+class AccessLogMiddleware:
+    """One access log row per request: who, from where, what, how it ended; never bodies."""
+
+    def __init__(self, app: Any, writer: AccessLogWriter) -> None:
+        self.app = app
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = datetime.now(UTC)
+        clock = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.writer.add(_log_row(scope, status, started, time.perf_counter() - clock))
+
+
+def _header(headers: dict[bytes, bytes], name: bytes, limit: int) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1")[:limit] if value is not None else None
+
+
+def _log_row(scope: Scope, status: int, started: datetime, elapsed: float) -> dict[str, Any]:
+    headers = dict(scope["headers"])
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = scope.get("path", "") + (f"?{query}" if query else "")
+    client = scope.get("client")
+    ended = datetime.now(UTC)
+    return {
+        "user_id": (scope.get("state") or {}).get("user_id", "anonymous"),
+        "ip_address": client[0] if client else None,
+        "method": scope.get("method", "")[:10],
+        "url": url[:4000],
+        "content_type": _header(headers, b"content-type", 200),
+        "accept": _header(headers, b"accept", 200),
+        "user_agent": _header(headers, b"user-agent", 400),
+        "status_code": status,
+        "start_date": started,
+        "end_date": ended,
+        "duration_ms": round(elapsed * 1000, 3),
+    }

@@ -1,0 +1,263 @@
+"""The REST routes, generated from the registry.
+
+Every FHIR type answers on its Codoc path (`/v4.3.0/procedure/12/`) and its standard path
+(`/v4.3.0/Procedure/12`), trailing slash optional; kinds with a Codoc sub-path
+(`/v4.3.0/encounter/movement/3/`) answer there with the bare number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from codoc_fhir import FHIR_VERSION
+from codoc_fhir.config import Settings
+from codoc_fhir.fhir.dates import utc_now
+from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType
+from codoc_fhir.fhir.responses import fhir_response
+from codoc_fhir.fhir.validation import parse_json_body
+from codoc_fhir.resources.base import Resource
+from codoc_fhir.resources.registry import FhirType, Registry
+
+BASE = f"/v{FHIR_VERSION}"
+JSON_TYPES = ("application/json", "application/fhir+json")
+JSON_PATCH = "application/json-patch+json"
+
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+@dataclass
+class Server:
+    """What every handler needs: the database, the registry and the settings."""
+
+    engine: Engine
+    registry: Registry
+    settings: Settings
+
+    def run_read(self, work: Callable[[Connection], Any]) -> Any:
+        with self.engine.connect() as conn:
+            return work(conn)
+
+    def run_write(self, work: Callable[[Connection], Any]) -> Any:
+        """One transaction per write: everything or nothing."""
+        with self.engine.begin() as conn:
+            return work(conn)
+
+
+# --- request helpers -----------------------------------------------------------------------
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def check_format(request: Request) -> None:
+    """`_format` may only ask for JSON."""
+    wanted = request.query_params.get("_format")
+    if wanted and wanted not in ("json", *JSON_TYPES):
+        raise UnsupportedMediaType(f"Format {wanted!r} is not supported: only JSON is served")
+
+
+async def read_body(request: Request, *, allow_json_patch: bool = False) -> tuple[Any, bool]:
+    """The decoded JSON body, and whether it is a JSON Patch. 415 for other media types."""
+    check_format(request)
+    media = _media_type(request)
+    is_patch = allow_json_patch and media == JSON_PATCH
+    if media not in JSON_TYPES and not is_patch:
+        raise UnsupportedMediaType(
+            f"Content-Type {media or '(none)'!r} is not supported: "
+            "send application/fhir+json or application/json"
+        )
+    return parse_json_body(await request.body()), is_patch
+
+
+def base_url(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}{BASE}"
+
+
+def resource_headers(resource: dict[str, Any]) -> dict[str, str]:
+    meta = resource.get("meta") or {}
+    headers = {"ETag": f'W/"{meta.get("versionId", "1")}"'}
+    if meta.get("lastUpdated"):
+        from datetime import datetime
+        from email.utils import format_datetime as http_date
+
+        when = datetime.fromisoformat(meta["lastUpdated"].replace("Z", "+00:00"))
+        headers["Last-Modified"] = http_date(when, usegmt=True)
+    return headers
+
+
+def answer_resource(request: Request, resource: dict[str, Any], status: int = 200) -> Response:
+    headers = resource_headers(resource)
+    if status == 201:
+        headers["Location"] = f"{base_url(request)}/{resource['resourceType']}/{resource['id']}"
+    if "return=minimal" in request.headers.get("prefer", ""):
+        return Response(status_code=status, headers=headers)
+    return fhir_response(request, resource, status, headers)
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+KindResolver = Callable[[Connection, str], tuple[Resource, int]]
+
+
+def _create(server: Server, pick_kind: Callable[[Any], Resource]) -> Endpoint:
+    async def create(request: Request) -> Response:
+        body, _ = await read_body(request)
+        kind = pick_kind(body)
+        resource = await run_in_threadpool(server.run_write, lambda conn: kind.create(conn, body))
+        return answer_resource(request, resource, 201)
+
+    return create
+
+
+def _read(server: Server, resolve: KindResolver) -> Endpoint:
+    async def read(request: Request, ident: str) -> Response:
+        check_format(request)
+
+        def work(conn: Connection) -> dict[str, Any]:
+            kind, num = resolve(conn, ident)
+            return kind.read(conn, num)
+
+        return answer_resource(request, await run_in_threadpool(server.run_read, work))
+
+    return read
+
+
+def _update(server: Server, resolve: KindResolver) -> Endpoint:
+    async def update(request: Request, ident: str) -> Response:
+        body, _ = await read_body(request)
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> dict[str, Any]:
+            kind, num = resolve(conn, ident)
+            return kind.update(conn, num, body, if_match)
+
+        return answer_resource(request, await run_in_threadpool(server.run_write, work))
+
+    return update
+
+
+def _patch(server: Server, resolve: KindResolver) -> Endpoint:
+    async def patch(request: Request, ident: str) -> Response:
+        body, is_json_patch = await read_body(request, allow_json_patch=True)
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> dict[str, Any]:
+            kind, num = resolve(conn, ident)
+            return kind.patch(conn, num, body, if_match, json_patch=is_json_patch)
+
+        return answer_resource(request, await run_in_threadpool(server.run_write, work))
+
+    return patch
+
+
+def _delete(server: Server, resolve: KindResolver) -> Endpoint:
+    async def delete(request: Request, ident: str) -> Response:
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> None:
+            kind, num = resolve(conn, ident)
+            kind.delete(conn, num, if_match)
+
+        await run_in_threadpool(server.run_write, work)
+        return Response(status_code=204)
+
+    return delete
+
+
+def _not_yet(message: str) -> Endpoint:
+    async def not_yet(request: Request) -> Response:
+        raise NotImplementedYet(message)
+
+    return not_yet
+
+
+# --- route table ---------------------------------------------------------------------------
+
+
+def _add(app: FastAPI, path: str, endpoint: Endpoint, method: str, tag: str, show: bool) -> None:
+    for variant in (path, path + "/"):
+        app.add_api_route(
+            variant,
+            endpoint,
+            methods=[method],
+            tags=[tag],
+            include_in_schema=show and variant == path + "/",
+            name=f"{method.lower()} {variant}",
+        )
+
+
+def _instance_routes(
+    app: FastAPI, server: Server, path: str, resolve: KindResolver, tag: str, show: bool
+) -> None:
+    item = path + "/{ident}"
+    _add(app, item, _read(server, resolve), "GET", tag, show)
+    _add(app, item, _update(server, resolve), "PUT", tag, show)
+    _add(app, item, _patch(server, resolve), "PATCH", tag, show)
+    _add(app, item, _delete(server, resolve), "DELETE", tag, show)
+
+
+def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
+    """`/encounter/movement/3/`: the kind's own path, taking the bare number."""
+    path = f"{BASE}/{kind.codoc_path}"
+
+    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
+        kind_found, num = server.registry.types[kind.fhir_type].resolve_id(kind.id_prefix + ident)
+        return kind_found, num
+
+    _add(app, path, _create(server, lambda body: kind), "POST", kind.fhir_type, True)
+    _instance_routes(app, server, path, resolve, kind.fhir_type, True)
+
+
+def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
+    standard = f"{BASE}/{fhir_type.name}"
+    codoc = f"{BASE}/{fhir_type.codoc_path}"
+    for path, show in ((codoc, True), (standard, False)):
+        _add(app, path, _create(server, fhir_type.kind_for_create), "POST", fhir_type.name, show)
+    _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
+    _instance_routes(
+        app,
+        server,
+        standard,
+        lambda conn, ident: fhir_type.resolve_id(ident),
+        fhir_type.name,
+        False,
+    )
+
+
+def install_routes(app: FastAPI, server: Server) -> None:
+    """Every route of the server, from the registry; sub-paths first so they win."""
+    from codoc_fhir.fhir.capability import capability_statement
+
+    statement = capability_statement(server.registry, server.settings)
+
+    async def metadata(request: Request) -> Response:
+        answer = dict(statement, date=utc_now().isoformat(timespec="seconds"))
+        return fhir_response(request, answer)
+
+    _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
+    for kind in server.registry.sub_paths():
+        _sub_path_routes(app, server, kind)
+    for kind in server.registry.kinds():
+        add_routes = getattr(kind, "add_routes", None)
+        if add_routes is not None:
+            add_routes(app, server)
+    for fhir_type in server.registry:
+        _type_routes(app, server, fhir_type)
+    r5 = _not_yet("FHIR R5 (5.0.0) is not available yet: use /v4.3.0/")
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        app.add_api_route(
+            "/v5.0.0/{rest:path}",
+            r5,
+            methods=[method],
+            include_in_schema=False,
+            name=f"r5 {method}",
+        )

@@ -1,0 +1,87 @@
+"""A small, realistic demo data set, loaded through the same mappings as the API.
+
+Idempotent: nothing is loaded when the warehouse already holds patients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from codoc_fhir.config import Settings
+from codoc_fhir.resources.registry import build_registry
+from codoc_fhir.warehouse.db import make_engine
+from codoc_fhir.warehouse.schema import dwh_patient
+
+
+def _org(code: str, name: str, level: str, parent: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Organization",
+        "identifier": [{"use": "usual", "value": code}],
+        "name": name,
+        "type": [{"coding": [{"code": level}]}],
+    }
+    if parent:
+        body["partOf"] = {"reference": f"Organization/{parent}"}
+    return body
+
+
+DEMO: list[dict[str, Any]] = [
+    _org("HOSP001", "Paris University Hospital", "prov"),
+    _org("CARD001", "Cardiology Department", "dept", "site-1"),
+    _org("ICU001", "Cardiac Intensive Care Unit", "team", "department-1"),
+    _org("GAST001", "Gastroenterology Department", "dept", "site-1"),
+    {
+        "resourceType": "Patient",
+        "identifier": [{"use": "usual", "value": "IPP123456"}],
+        "name": [{"family": "Martin", "given": ["Claire"]}],
+        "gender": "female",
+        "birthDate": "1968-03-22",
+        "managingOrganization": {"reference": "Organization/department-1"},
+    },
+    {
+        "resourceType": "Patient",
+        "identifier": [{"use": "usual", "value": "IPP654321"}],
+        "name": [{"family": "Durand", "given": ["Paul", "Henri"]}],
+        "gender": "male",
+        "birthDate": "1955-11-02",
+    },
+    {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"code": "IMP"},
+        "subject": {"reference": "Patient/1"},
+        "period": {"start": "2024-01-14T08:00:00Z", "end": "2024-01-20T11:00:00Z"},
+        "serviceProvider": {"reference": "Organization/department-1"},
+    },
+    {
+        "resourceType": "Procedure",
+        "status": "completed",
+        "code": {"coding": [{"code": "DZQM006", "display": "Transthoracic echocardiography"}]},
+        "subject": {"reference": "Patient/1"},
+        "encounter": {"reference": "Encounter/1"},
+        "performedDateTime": "2024-01-15T14:00:00Z",
+        "performer": [{"actor": {"reference": "Organization/department-1"}}],
+    },
+]
+
+
+def load_demo(settings: Settings) -> str:
+    """Load DEMO unless the warehouse already has patients; say what happened."""
+    registry = build_registry(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            if conn.execute(select(func.count()).select_from(dwh_patient)).scalar_one():
+                return "demo data already present: nothing loaded"
+            loaded = 0
+            for body in DEMO:
+                fhir_type = registry.types.get(body["resourceType"])
+                if fhir_type is None:
+                    continue
+                fhir_type.kind_for_create(body).create(conn, body)
+                loaded += 1
+        return f"demo data loaded: {loaded} resources"
+    finally:
+        engine.dispose()

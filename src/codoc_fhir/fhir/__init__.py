@@ -1,0 +1,1 @@
+"""What every FHIR resource shares: errors, responses, dates, references, identifiers."""

@@ -1,0 +1,63 @@
+"""The CapabilityStatement, generated from the registry (never a list kept by hand)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codoc_fhir import FHIR_VERSION, __version__
+from codoc_fhir.config import Settings
+from codoc_fhir.resources.registry import Registry
+
+COMMON_SEARCH = (
+    ("_id", "token"),
+    ("_lastUpdated", "date"),
+    ("identifier", "token"),
+)
+
+
+def _resource_entry(fhir_type: Any) -> dict[str, Any]:
+    interactions: list[str] = []
+    params: dict[str, str] = {}
+    for kind in fhir_type.kinds:
+        for interaction in kind.interactions:
+            if interaction not in interactions:
+                interactions.append(interaction)
+        for name, param in kind.search_params.items():
+            params.setdefault(name, param.type)
+    entry: dict[str, Any] = {
+        "type": fhir_type.name,
+        "interaction": [{"code": code} for code in interactions],
+        "versioning": "versioned-update",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+    }
+    if params:
+        entry["searchParam"] = [
+            {"name": name, "type": kind} for name, kind in sorted(params.items())
+        ]
+    return entry
+
+
+def capability_statement(registry: Registry, settings: Settings) -> dict[str, Any]:
+    """What this server does: every registered resource with its interactions."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "",
+        "publisher": "codoc-fhir",
+        "kind": "instance",
+        "software": {"name": "codoc-fhir", "version": __version__},
+        "implementation": {"description": "FHIR R4B API over the Codoc clinical data warehouse"},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json", "application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [_resource_entry(fhir_type) for fhir_type in registry],
+            }
+        ],
+    }

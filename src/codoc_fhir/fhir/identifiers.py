@@ -1,0 +1,47 @@
+"""Identifiers: the server's own (official) first, then the usual ones sent by clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codoc_fhir.fhir.errors import Invalid
+
+
+def official(ident: str | int) -> dict[str, str]:
+    return {"use": "official", "value": str(ident)}
+
+
+def usual(value: str, system: str | None = None) -> dict[str, str]:
+    answer = {"use": "usual"}
+    if system:
+        answer["system"] = system
+    answer["value"] = value
+    return answer
+
+
+def usual_identifiers(body: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """(system, value) of each incoming usual identifier; `use` absent means usual.
+
+    Official identifiers are the server's own and are ignored on input.
+    """
+    found: list[tuple[str | None, str]] = []
+    for position, item in enumerate(body.get("identifier") or []):
+        if not isinstance(item, dict):
+            raise Invalid("identifier entries must be objects", expression=["identifier"])
+        if item.get("use", "usual") == "official":
+            continue
+        value = item.get("value")
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid(
+                "identifier.value is required", expression=[f"identifier[{position}].value"]
+            )
+        found.append((item.get("system"), value))
+    return found
+
+
+def single_usual_identifier(body: dict[str, Any]) -> str | None:
+    """The one usual identifier a resource keeps in a single column (or None)."""
+    found = usual_identifiers(body)
+    if len(found) > 1:
+        raise Invalid("Only one usual identifier is supported", expression=["identifier"])
+    return found[0][1] if found else None

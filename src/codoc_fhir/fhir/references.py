@@ -1,0 +1,62 @@
+"""FHIR references: accepted as `Patient/1`, `patient/1` or an absolute URL ending so."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from codoc_fhir.fhir.errors import Invalid, Required
+
+_REFERENCE = re.compile(r"(?:^|/)([A-Za-z]+)/([A-Za-z0-9\-\.]{1,64})/?$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed reference: the canonical FHIR type name and the id."""
+
+    type: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.id}"
+
+
+def parse_reference(value: Any, field: str, allowed_types: tuple[str, ...]) -> Reference:
+    """Parse a Reference element (`{"reference": ...}`) whose type must be in `allowed_types`."""
+    if value is None:
+        raise Required(f"Field '{field}' is required", expression=[field])
+    if not isinstance(value, dict):
+        raise Invalid(f"{field} must be a Reference object", expression=[field])
+    text = value.get("reference")
+    if not text:
+        raise Required(f"Field '{field}.reference' is required", expression=[field])
+    match = _REFERENCE.search(str(text)) if isinstance(text, str) else None
+    if not match:
+        raise Invalid(f"Invalid reference {text!r} in {field}", expression=[field])
+    type_name, ident = match.groups()
+    for allowed in allowed_types:
+        if allowed.lower() == type_name.lower():
+            return Reference(allowed, ident)
+    expected = " or ".join(allowed_types)
+    raise Invalid(
+        f"{field} must reference {expected}, got {type_name}", expression=[f"{field}.reference"]
+    )
+
+
+def numeric_id(reference: Reference, field: str, prefix: str = "") -> int:
+    """The number inside an id such as `12` or `movement-12` (given its prefix)."""
+    ident = reference.id
+    if prefix and ident.startswith(prefix):
+        ident = ident[len(prefix) :]
+    if not ident.isdigit():
+        raise Invalid(f"Invalid id {reference.id!r} in {field}", expression=[field])
+    return int(ident)
+
+
+def reference_dict(type_name: str, ident: str | int, display: str | None = None) -> dict:
+    """A Reference element as answered: canonical case, `display` when known."""
+    answer: dict[str, Any] = {"reference": f"{type_name}/{ident}"}
+    if display:
+        answer["display"] = display
+    return answer

@@ -1,0 +1,110 @@
+"""Input validation: the body's shape, then the FHIR R4B model of fhir.resources."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from codoc_fhir.fhir.errors import FhirError, Invalid, Required
+
+MAX_JSON_DEPTH = 64
+
+
+@lru_cache(maxsize=64)
+def model_class(resource_type: str) -> Any:
+    return get_fhir_model_class(resource_type)
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Decode a request body, answering 400 for bad JSON or absurd nesting."""
+    if not raw.strip():
+        raise Invalid("The request body is empty")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise Invalid(f"Invalid JSON: {error.msg}") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise Invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(item, level + 1) for item in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(item, level + 1) for item in value), default=level + 1)
+    return level
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _error_from_pydantic(error: ValidationError, resource_type: str) -> FhirError:
+    first = error.errors()[0]
+    where = _location(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "invalid value"))
+    expression = [f"{resource_type}.{where}"] if where else [resource_type]
+    if str(first.get("type", "")).endswith("missing"):
+        return Required(f"Field '{where}' is required", expression=expression)
+    if "date" in message.lower() or "time" in message.lower():
+        return Invalid(
+            f"Invalid date format for {where}: {first.get('input')!r}", expression=expression
+        )
+    if first.get("type") == "extra_forbidden":
+        return Invalid(f"Unknown element '{where}' in {resource_type}", expression=expression)
+    message = message.removeprefix("Value error, ")
+    return Invalid(f"Invalid value for {where}: {message}", expression=expression)
+
+
+def validate_resource(body: Any, resource_type: str) -> dict[str, Any]:
+    """Check that `body` is a `resource_type` valid against the FHIR R4B model."""
+    if not isinstance(body, dict):
+        raise Invalid("The request body must be a JSON object")
+    sent_type = body.get("resourceType")
+    if sent_type is None:
+        raise Required("Field 'resourceType' is required", expression=["resourceType"])
+    if sent_type != resource_type:
+        raise Invalid(
+            f"resourceType must be {resource_type}, got {sent_type!r}",
+            expression=["resourceType"],
+        )
+    try:
+        model_class(resource_type).model_validate(body)
+    except ValidationError as error:
+        raise _error_from_pydantic(error, resource_type) from None
+    except (TypeError, ValueError) as error:
+        raise Invalid(f"Invalid {resource_type}: {error}") from None
+    return body
+
+
+def require(body: dict[str, Any], *path: str | int) -> Any:
+    """The value at `path` in `body`, or a 400 `required` naming the field."""
+    value: Any = body
+    for part in path:
+        if isinstance(part, int):
+            value = value[part] if isinstance(value, list) and len(value) > part else None
+        else:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or value == "" or value == [] or value == {}:
+            name = _location(path)
+            raise Required(f"Field '{name}' is required", expression=[name])
+    return value
+
+
+def check_code(value: Any, allowed: tuple[str, ...], field: str) -> str:
+    """A code that must be one of `allowed` (fhir.resources does not check code values)."""
+    if value not in allowed:
+        raise Invalid(
+            f"Invalid {field} {value!r}. Must be one of: {', '.join(allowed)}", expression=[field]
+        )
+    return str(value)

@@ -1,0 +1,1 @@
+"""One module per FHIR resource mapping (warehouse rows <-> FHIR JSON), and their registry."""

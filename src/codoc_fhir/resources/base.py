@@ -1,0 +1,261 @@
+"""The base every resource mapping extends, and the generic interactions it gets.
+
+A `Resource` is one FHIR resource kind backed by one warehouse table (Encounter has two:
+stays and movements; Observation three). Subclasses declare their table and write two pure
+mappings plus the checks that need the database:
+
+- `to_fhir(row, related)`: a warehouse row (and batch-loaded related data) -> FHIR dict;
+- `to_values(conn, body, current)`: a validated FHIR body -> column values for the table,
+  raising FhirError on contract violations and missing references.
+
+Everything else (create, read, update, patch, delete, meta, ETag, If-Match, delete
+blocking) is generic, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy import Column, Connection, Table, func, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from codoc_fhir.fhir.dates import format_instant, utc_now
+from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from codoc_fhir.fhir.validation import validate_resource
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """Rows of `table` whose `column` points at a resource; they block its deletion.
+
+    `label` names them in the 409 message; with `group_by`, rows are counted per value of
+    that column and `label` maps the value to a name (dwh_data rows per thesaurus).
+    """
+
+    table: Table
+    column: str
+    label: str | Callable[[Any], str]
+    group_by: str | None = None
+    where: Callable[[Table], Any] | None = None
+
+
+@dataclass
+class SearchParam:
+    """A search parameter declared as data (filled in by the search layer)."""
+
+    name: str
+    type: str  # token | reference | date | string | quantity | number | uri
+    target: Any = None
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Resource:
+    """One FHIR resource kind over one warehouse table."""
+
+    fhir_type: ClassVar[str]
+    label: ClassVar[str]  # the warehouse name used in messages ("Stay", "Patient")
+    table: ClassVar[Table]
+    codoc_path: ClassVar[str]  # Codoc path segment(s): "procedure", "encounter/movement"
+    id_prefix: ClassVar[str] = ""  # FHIR id = id_prefix + primary key
+    interactions: ClassVar[tuple[str, ...]] = (
+        "read",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "search-type",
+    )
+    search_params: ClassVar[dict[str, SearchParam]] = {}
+
+    # --- identity ----------------------------------------------------------------------
+
+    @property
+    def key(self) -> Column:
+        return next(iter(self.table.primary_key.columns))
+
+    def fhir_id(self, num: int) -> str:
+        return f"{self.id_prefix}{num}"
+
+    def parse_fhir_id(self, ident: str) -> int | None:
+        """The primary key inside a FHIR id of this kind, or None if it is not one."""
+        if self.id_prefix:
+            if not ident.startswith(self.id_prefix):
+                return None
+            ident = ident[len(self.id_prefix) :]
+        return int(ident) if ident.isdigit() and len(ident) < 19 else None
+
+    def accepts_create(self, body: dict[str, Any]) -> bool:
+        """Whether a POST on the FHIR type path with this body creates this kind."""
+        return True
+
+    # --- what subclasses write ---------------------------------------------------------
+
+    def scope(self) -> Any:
+        """An extra WHERE clause restricting the table to this kind's rows (or None)."""
+        return None
+
+    def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_values(
+        self, conn: Connection, body: dict[str, Any], current: RowMapping | None
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
+        """Data from other tables the rows need, loaded in a few queries (no N+1)."""
+        return {}
+
+    def write_children(self, conn: Connection, num: int, body: dict[str, Any]) -> None:
+        """Write rows of child tables after the main row (e.g. Patient identifiers)."""
+
+    def validate(self, body: Any) -> dict[str, Any]:
+        """The FHIR R4B model check; subclasses add the contract's own checks."""
+        return validate_resource(body, self.fhir_type)
+
+    def referrers(self) -> Sequence[Referrer]:
+        return ()
+
+    def before_delete(self, conn: Connection, num: int) -> None:
+        """Delete child rows owned by this resource (after the referrer check)."""
+
+    # --- generic reads -----------------------------------------------------------------
+
+    def base_query(self) -> Any:
+        query = select(self.table)
+        scope = self.scope()
+        return query.where(scope) if scope is not None else query
+
+    def fetch_row(self, conn: Connection, num: int) -> RowMapping:
+        row = conn.execute(self.base_query().where(self.key == num)).mappings().first()
+        if row is None:
+            raise NotFound(f"{self.fhir_type} with ID {self.fhir_id(num)} does not exist")
+        return row
+
+    def render(self, rows: Sequence[RowMapping], related: dict[str, Any]) -> list[dict]:
+        return [self.with_meta(self.to_fhir(row, related), row) for row in rows]
+
+    def with_meta(self, resource: dict[str, Any], row: RowMapping) -> dict[str, Any]:
+        meta = {
+            "versionId": str(row["row_version"]),
+            "lastUpdated": format_instant(row["update_date"]),
+        }
+        resource["meta"] = meta
+        return resource
+
+    def read(self, conn: Connection, num: int) -> dict[str, Any]:
+        row = self.fetch_row(conn, num)
+        return self.render([row], self.load_related(conn, [row]))[0]
+
+    def read_many(self, conn: Connection, rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
+        return self.render(rows, self.load_related(conn, rows)) if rows else []
+
+    # --- generic writes ----------------------------------------------------------------
+
+    def create(self, conn: Connection, body: Any) -> dict[str, Any]:
+        body = self.validate(body)
+        values = self.to_values(conn, body, None)
+        values.update(update_date=utc_now(), row_version=1)
+        with _conflicts_as_409():
+            num = conn.execute(
+                self.table.insert().values(**values).returning(self.key)
+            ).scalar_one()
+            self.write_children(conn, num, body)
+        return self.read(conn, num)
+
+    def update(
+        self, conn: Connection, num: int, body: Any, if_match: str | None = None
+    ) -> dict[str, Any]:
+        current = self.fetch_row(conn, num)
+        check_if_match(if_match, current["row_version"])
+        body = self.validate(body)
+        if body.get("id") is not None and str(body["id"]) != self.fhir_id(num):
+            raise Invalid(
+                f"The id in the body ({body['id']}) differs from the URL ({self.fhir_id(num)})",
+                expression=["id"],
+            )
+        values = self.to_values(conn, body, current)
+        values.update(update_date=utc_now(), row_version=current["row_version"] + 1)
+        with _conflicts_as_409():
+            conn.execute(self.table.update().where(self.key == num).values(**values))
+            self.write_children(conn, num, body)
+        return self.read(conn, num)
+
+    def patch(
+        self,
+        conn: Connection,
+        num: int,
+        changes: Any,
+        if_match: str | None = None,
+        *,
+        json_patch: bool = False,
+    ) -> dict[str, Any]:
+        from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
+
+        stored = self.read(conn, num)
+        check_if_match(if_match, int(stored["meta"]["versionId"]))
+        if json_patch:
+            merged = apply_json_patch(stored, changes)
+        else:
+            merged = merge_patch(stored, changes, self.fhir_type, self.fhir_id(num))
+        merged.pop("meta", None)
+        return self.update(conn, num, merged)
+
+    def delete(self, conn: Connection, num: int, if_match: str | None = None) -> None:
+        current = self.fetch_row(conn, num)
+        check_if_match(if_match, current["row_version"])
+        blockers = count_referrers(conn, self.referrers(), num)
+        if blockers:
+            raise Conflict(f"{self.label} {self.fhir_id(num)} is referenced by {blockers}")
+        self.before_delete(conn, num)
+        with _conflicts_as_409():
+            conn.execute(self.table.delete().where(self.key == num))
+
+
+def count_referrers(conn: Connection, referrers: Sequence[Referrer], num: int) -> str:
+    """'2 Procedure, 1 DocumentReference' for the rows still pointing at `num` ('' if none)."""
+    counts: dict[str, int] = {}
+    for referrer in referrers:
+        table = referrer.table
+        condition = table.c[referrer.column] == num
+        if referrer.where is not None:
+            condition = condition & referrer.where(table)
+        if referrer.group_by:
+            group = table.c[referrer.group_by]
+            query = select(group, func.count()).where(condition).group_by(group)
+            for value, count in conn.execute(query):
+                name = referrer.label(value) if callable(referrer.label) else referrer.label
+                counts[name] = counts.get(name, 0) + count
+        else:
+            count = conn.execute(select(func.count()).where(condition)).scalar_one()
+            if count:
+                name = referrer.label if isinstance(referrer.label, str) else str(referrer.label)
+                counts[name] = counts.get(name, 0) + count
+    return ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """412 when an If-Match header names another version than the stored one."""
+    if not if_match:
+        return
+    wanted = if_match.strip().removeprefix("W/").strip('"')
+    if wanted != str(version):
+        raise PreconditionFailed(
+            f"Version conflict: If-Match asked for version {wanted}, the current one is {version}"
+        )
+
+
+@contextmanager
+def _conflicts_as_409() -> Iterator[None]:
+    """Turn a unique or foreign-key violation the checks missed into a 409, never a 500."""
+    try:
+        yield
+    except IntegrityError as error:
+        raise Conflict(
+            "The change conflicts with existing data (a duplicate or a dangling link)"
+        ) from error

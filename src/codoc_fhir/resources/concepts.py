@@ -1,0 +1,127 @@
+"""Concepts of the thesauri: finding (or creating) the concept a coded fact is bound to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from codoc_fhir.fhir.dates import utc_now
+from codoc_fhir.fhir.errors import Invalid, Required
+from codoc_fhir.warehouse.schema import dwh_thesaurus, dwh_thesaurus_data
+
+CODESYSTEM_URL_PREFIX = "urn:codoc:fhir:codesystem:"
+
+
+def codesystem_url(thesaurus_code: str) -> str:
+    return f"{CODESYSTEM_URL_PREFIX}{thesaurus_code}"
+
+
+def first_coding(concept: Any, field: str) -> dict[str, Any]:
+    """coding[0] of a CodeableConcept, which must carry a code."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not codings or not isinstance(codings[0], dict) or not codings[0].get("code"):
+        raise Required(f"Field '{field}.coding[0].code' is required", expression=[field])
+    return codings[0]
+
+
+def ensure_thesaurus(conn: Connection, thesaurus_code: str) -> None:
+    """Create the thesaurus row on first use."""
+    exists = conn.execute(
+        select(dwh_thesaurus.c.thesaurus_num).where(
+            dwh_thesaurus.c.thesaurus_code == thesaurus_code
+        )
+    ).first()
+    if exists is None:
+        conn.execute(
+            dwh_thesaurus.insert().values(
+                thesaurus_code=thesaurus_code,
+                name=thesaurus_code,
+                label=thesaurus_code,
+                update_date=utc_now(),
+                row_version=1,
+            )
+        )
+
+
+def resolve_concept(
+    conn: Connection,
+    thesaurus_code: str,
+    concept: Any,
+    field: str,
+    *,
+    strict: bool,
+) -> int:
+    """The thesaurus_data_num for the CodeableConcept `concept` in `thesaurus_code`.
+
+    A code the thesaurus lacks is created with the display as its label, unless `strict`.
+    A coding whose system names another Codoc thesaurus is refused.
+    """
+    coding = first_coding(concept, field)
+    code = str(coding["code"])
+    system = coding.get("system")
+    if (
+        system
+        and system.startswith(CODESYSTEM_URL_PREFIX)
+        and system != codesystem_url(thesaurus_code)
+    ):
+        raise Invalid(
+            f"{field}.coding[0].system must be {codesystem_url(thesaurus_code)}",
+            expression=[f"{field}.coding[0].system"],
+        )
+    table = dwh_thesaurus_data
+    found = conn.execute(
+        select(table.c.thesaurus_data_num).where(
+            table.c.thesaurus_code == thesaurus_code, table.c.concept_code == code
+        )
+    ).scalar()
+    if found is not None:
+        return int(found)
+    if strict:
+        raise Invalid(
+            f"Code {code!r} does not exist in thesaurus {thesaurus_code}",
+            expression=[f"{field}.coding[0].code"],
+        )
+    ensure_thesaurus(conn, thesaurus_code)
+    label = coding.get("display") or concept.get("text") or code
+    inserted = conn.execute(
+        table.insert()
+        .values(
+            thesaurus_code=thesaurus_code,
+            concept_code=code,
+            concept_str=label,
+            update_date=utc_now(),
+            row_version=1,
+        )
+        .returning(table.c.thesaurus_data_num)
+    ).scalar_one()
+    return int(inserted)
+
+
+def concepts_by_num(conn: Connection, nums: Iterable[int]) -> dict[int, Any]:
+    """Concept rows keyed by thesaurus_data_num, in one query."""
+    wanted = {num for num in nums if num is not None}
+    if not wanted:
+        return {}
+    table = dwh_thesaurus_data
+    query = select(
+        table.c.thesaurus_data_num,
+        table.c.thesaurus_code,
+        table.c.concept_code,
+        table.c.concept_str,
+    ).where(table.c.thesaurus_data_num.in_(wanted))
+    return {row.thesaurus_data_num: row for row in conn.execute(query)}
+
+
+def codeable_concept(concept_row: Any) -> dict[str, Any]:
+    """A CodeableConcept answered for a thesaurus concept."""
+    return {
+        "coding": [
+            {
+                "system": codesystem_url(concept_row.thesaurus_code),
+                "code": concept_row.concept_code,
+                "display": concept_row.concept_str,
+            }
+        ]
+    }

@@ -1,0 +1,122 @@
+"""What the resources stored as `dwh_data` rows share (Procedure, MedicationRequest,
+DiagnosticReport, lab Observation): the thesaurus binding, code, subject, encounter,
+department/unit performers and the usual identifier (id_data_source).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import RowMapping
+
+from codoc_fhir.config import Settings
+from codoc_fhir.fhir import identifiers
+from codoc_fhir.fhir.errors import Invalid
+from codoc_fhir.fhir.references import reference_dict
+from codoc_fhir.resources import concepts, links
+from codoc_fhir.resources.base import Resource
+from codoc_fhir.warehouse.schema import dwh_data
+
+ORG_LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
+
+
+class DataFactResource(Resource):
+    """A resource kind whose rows are `dwh_data` facts of one thesaurus."""
+
+    table = dwh_data
+    thesaurus_setting: ClassVar[str]  # the Settings attribute naming the thesaurus
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.thesaurus_code: str = getattr(settings, self.thesaurus_setting)
+
+    def scope(self) -> Any:
+        return dwh_data.c.thesaurus_code == self.thesaurus_code
+
+    # --- input -------------------------------------------------------------------------
+
+    def concept_num(self, conn: Connection, concept: Any, field: str) -> int:
+        return concepts.resolve_concept(
+            conn, self.thesaurus_code, concept, field, strict=self.settings.strict_codes
+        )
+
+    def common_values(self, conn: Connection, body: dict[str, Any]) -> dict[str, Any]:
+        """subject, encounter and the usual identifier, checked against the warehouse."""
+        patient = links.patient_num(conn, body.get("subject"), "subject")
+        encounter = body.get("encounter")
+        return {
+            "patient_num": patient,
+            "thesaurus_code": self.thesaurus_code,
+            "stay_num": links.stay_num(conn, encounter, "encounter", patient)
+            if encounter
+            else None,
+            "id_data_source": identifiers.single_usual_identifier(body),
+        }
+
+    def performer_values(
+        self, conn: Connection, actors: list[tuple[Any, str]], levels: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """department_num / unit_num from performer actor references (one of each at most)."""
+        found: dict[str, int] = {}
+        for actor, field in actors:
+            level, num = links.organization(conn, actor, field, levels)
+            if level.name in found and found[level.name] != num:
+                raise Invalid(
+                    f"At most one {level.name} performer is supported", expression=[field]
+                )
+            found[level.name] = num
+        return {"department_num": found.get("department"), "unit_num": found.get("unit")}
+
+    # --- output ------------------------------------------------------------------------
+
+    def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
+        pairs = [("department", row["department_num"]) for row in rows]
+        pairs += [("unit", row["unit_num"]) for row in rows]
+        return {
+            "concepts": concepts.concepts_by_num(conn, (row["thesaurus_data_num"] for row in rows)),
+            "org_names": links.organization_names(conn, pairs),
+        }
+
+    def identity(self, row: RowMapping) -> dict[str, Any]:
+        """resourceType, id and identifier[] (official, then the usual one)."""
+        num = row["data_num"]
+        found = [identifiers.official(num)]
+        if row["id_data_source"]:
+            found.append(identifiers.usual(row["id_data_source"]))
+        return {"resourceType": self.fhir_type, "id": str(num), "identifier": found}
+
+    def code(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
+        return concepts.codeable_concept(related["concepts"][row["thesaurus_data_num"]])
+
+    def subject_and_encounter(self, row: RowMapping) -> dict[str, Any]:
+        answer: dict[str, Any] = {"subject": reference_dict("Patient", row["patient_num"])}
+        if row["stay_num"] is not None:
+            answer["encounter"] = reference_dict("Encounter", row["stay_num"])
+        return answer
+
+    def performer_actors(self, row: RowMapping, related: dict[str, Any]) -> list[tuple[str, dict]]:
+        """(level, actor reference) of the department and unit performers."""
+        actors = []
+        for level in ("department", "unit"):
+            if row[f"{level}_num"] is not None:
+                ref = links.organization_reference(level, row[f"{level}_num"], related["org_names"])
+                actors.append((level, ref))
+        return actors
+
+
+def performer_function(level: str) -> dict[str, Any]:
+    """The function the server sets on a performer: its organisation level."""
+    return {"coding": [{"system": ORG_LEVEL_SYSTEM, "code": level, "display": level.title()}]}
+
+
+def dump_extra(elements: dict[str, Any]) -> str | None:
+    """FHIR elements with no warehouse column, kept as JSON text (None when empty)."""
+    kept = {name: value for name, value in elements.items() if value is not None}
+    return json.dumps(kept, separators=(",", ":"), sort_keys=True) if kept else None
+
+
+def load_extra(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}

@@ -1,0 +1,183 @@
+"""Resolving references in incoming bodies against the warehouse (400 when missing).
+
+Shared by every resource mapping: patients, stays, documents and organisations of any
+level. Organisation names for answered references are batch-loaded here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+
+from codoc_fhir.fhir.errors import Invalid, ReferenceNotFound
+from codoc_fhir.fhir.references import parse_reference, reference_dict
+from codoc_fhir.warehouse.schema import (
+    dwh_document,
+    dwh_patient,
+    dwh_patient_stay,
+    dwh_thesaurus_department,
+    dwh_thesaurus_site,
+    dwh_thesaurus_unit,
+    hospital_instance,
+)
+
+
+@dataclass(frozen=True)
+class OrgLevel:
+    """One level of the organisation tree and the table that holds it."""
+
+    name: str  # instance | site | department | unit
+    label: str  # Instance | Site | Department | Unit
+    table: Table
+    key: str
+    code_column: str
+    name_column: str
+    hl7_code: str | None
+    hl7_display: str | None
+
+
+ORG_LEVELS: dict[str, OrgLevel] = {
+    level.name: level
+    for level in (
+        OrgLevel("instance", "Instance", hospital_instance, "id", "code", "name", None, None),
+        OrgLevel(
+            "site",
+            "Site",
+            dwh_thesaurus_site,
+            "site_num",
+            "site_code",
+            "site_str",
+            "prov",
+            "Healthcare Provider",
+        ),
+        OrgLevel(
+            "department",
+            "Department",
+            dwh_thesaurus_department,
+            "department_num",
+            "department_code",
+            "department_str",
+            "dept",
+            "Hospital Department",
+        ),
+        OrgLevel(
+            "unit",
+            "Unit",
+            dwh_thesaurus_unit,
+            "unit_num",
+            "unit_code",
+            "unit_str",
+            "team",
+            "Organizational team",
+        ),
+    )
+}
+
+
+def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
+    return conn.execute(select(table.c[key]).where(table.c[key] == num)).first() is not None
+
+
+def _number(ident: str, field: str) -> int:
+    if not ident.isdigit() or len(ident) > 18:
+        raise Invalid(f"Invalid id {ident!r} in {field}", expression=[field])
+    return int(ident)
+
+
+def patient_num(conn: Connection, value: Any, field: str = "subject") -> int:
+    """The patient a `Patient/N` reference names; 400 not-found when there is none."""
+    num = _number(parse_reference(value, field, ("Patient",)).id, field)
+    if not _exists(conn, dwh_patient, "patient_num", num):
+        raise ReferenceNotFound(f"Patient with ID {num} does not exist", expression=[field])
+    return num
+
+
+def stay_num(conn: Connection, value: Any, field: str, patient: int | None) -> int:
+    """The stay an `Encounter/N` reference names, which must belong to `patient`."""
+    ident = parse_reference(value, field, ("Encounter",)).id
+    if ident.startswith("movement-"):
+        raise Invalid(f"{field} must reference a stay, not a movement", expression=[field])
+    num = _number(ident, field)
+    row = conn.execute(
+        select(dwh_patient_stay.c.patient_num).where(dwh_patient_stay.c.stay_num == num)
+    ).first()
+    if row is None:
+        raise ReferenceNotFound(f"Stay with ID {num} does not exist", expression=[field])
+    if patient is not None and row.patient_num != patient:
+        raise Invalid(f"Stay {num} belongs to another patient than the subject", expression=[field])
+    return num
+
+
+def document_num(conn: Connection, value: Any, field: str, patient: int | None) -> Any:
+    """The document a `DocumentReference/N` names (its row), of the same patient."""
+    num = _number(parse_reference(value, field, ("DocumentReference",)).id, field)
+    row = conn.execute(
+        select(
+            dwh_document.c.document_num, dwh_document.c.patient_num, dwh_document.c.document_date
+        ).where(dwh_document.c.document_num == num)
+    ).first()
+    if row is None:
+        raise ReferenceNotFound(
+            f"DocumentReference with ID {num} does not exist", expression=[field]
+        )
+    if patient is not None and row.patient_num != patient:
+        raise Invalid(
+            f"DocumentReference {num} belongs to another patient than the subject",
+            expression=[field],
+        )
+    return row
+
+
+def parse_org_id(ident: str, field: str) -> tuple[OrgLevel, int]:
+    """`department-3` -> (the department level, 3)."""
+    level_name, _, number = ident.partition("-")
+    level = ORG_LEVELS.get(level_name)
+    if level is None or not number.isdigit() or len(number) > 18:
+        raise Invalid(
+            f"Invalid Organization id {ident!r} in {field}: expected instance-N, site-N, "
+            "department-N or unit-N",
+            expression=[field],
+        )
+    return level, int(number)
+
+
+def organization(
+    conn: Connection, value: Any, field: str, levels: Iterable[str] = tuple(ORG_LEVELS)
+) -> tuple[OrgLevel, int]:
+    """The organisation an `Organization/<level>-N` reference names, of an allowed level."""
+    level, num = parse_org_id(parse_reference(value, field, ("Organization",)).id, field)
+    allowed = tuple(levels)
+    if level.name not in allowed:
+        raise Invalid(
+            f"{field} must be an Organization of level {' or '.join(allowed)}, got {level.name}",
+            expression=[field],
+        )
+    if not _exists(conn, level.table, level.key, num):
+        raise ReferenceNotFound(f"{level.label} with ID {num} does not exist", expression=[field])
+    return level, num
+
+
+def organization_names(
+    conn: Connection, pairs: Iterable[tuple[str | None, int | None]]
+) -> dict[tuple[str, int], str]:
+    """Names of the (level, number) organisations, one query per level."""
+    wanted: dict[str, set[int]] = {}
+    for level_name, num in pairs:
+        if level_name and num is not None:
+            wanted.setdefault(level_name, set()).add(num)
+    names: dict[tuple[str, int], str] = {}
+    for level_name, nums in wanted.items():
+        level = ORG_LEVELS[level_name]
+        key, name = level.table.c[level.key], level.table.c[level.name_column]
+        for num, text in conn.execute(select(key, name).where(key.in_(nums))):
+            names[(level_name, num)] = text
+    return names
+
+
+def organization_reference(
+    level_name: str, num: int, names: dict[tuple[str, int], str]
+) -> dict[str, Any]:
+    return reference_dict("Organization", f"{level_name}-{num}", names.get((level_name, num)))

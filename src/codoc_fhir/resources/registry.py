@@ -1,0 +1,82 @@
+"""The registry: every resource kind the server serves, grouped by FHIR type.
+
+Routes, the CapabilityStatement and search validation are generated from it. Adding a
+resource is one module and one line in `RESOURCE_CLASSES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from codoc_fhir.config import Settings
+from codoc_fhir.fhir.errors import Invalid, NotFound
+from codoc_fhir.resources.base import Resource
+from codoc_fhir.resources.procedure import Procedure
+
+RESOURCE_CLASSES: list[Callable[[Settings], Resource]] = [
+    Procedure,
+]
+
+
+@dataclass
+class FhirType:
+    """A FHIR resource type and the kinds (tables) that serve it, told apart by id prefix."""
+
+    name: str
+    kinds: list[Resource] = field(default_factory=list)
+
+    @property
+    def codoc_path(self) -> str:
+        return self.name.lower()
+
+    def resolve_id(self, ident: str) -> tuple[Resource, int]:
+        """The kind and primary key a FHIR id names; 404 when none matches."""
+        for kind in sorted(self.kinds, key=lambda item: -len(item.id_prefix)):
+            num = kind.parse_fhir_id(ident)
+            if num is not None:
+                return kind, num
+        raise NotFound(f"{self.name} with ID {ident} does not exist")
+
+    def resolve_codoc_key(self, conn: Connection, key: str) -> tuple[Resource, int]:
+        """Codoc paths address a resource by id, except where a kind says otherwise."""
+        for kind in self.kinds:
+            resolver = getattr(kind, "resolve_codoc_key", None)
+            if resolver is not None:
+                return kind, resolver(conn, key)
+        return self.resolve_id(key)
+
+    def kind_for_create(self, body: Any) -> Resource:
+        if len(self.kinds) == 1 or not isinstance(body, dict):
+            return self.kinds[0]
+        for kind in self.kinds:
+            if kind.accepts_create(body):
+                return kind
+        raise Invalid(f"This body does not describe any kind of {self.name} served here")
+
+
+class Registry:
+    """All FHIR types served, by name, plus the Codoc sub-paths of particular kinds."""
+
+    def __init__(self, kinds: list[Resource]) -> None:
+        self.types: dict[str, FhirType] = {}
+        for kind in kinds:
+            self.types.setdefault(kind.fhir_type, FhirType(kind.fhir_type)).kinds.append(kind)
+
+    def __iter__(self) -> Iterator[FhirType]:
+        return iter(self.types.values())
+
+    def kinds(self) -> Iterator[Resource]:
+        for fhir_type in self:
+            yield from fhir_type.kinds
+
+    def sub_paths(self) -> list[Resource]:
+        """Kinds with a Codoc path of their own (`encounter/movement`), taking bare numbers."""
+        return [kind for kind in self.kinds() if kind.codoc_path != kind.fhir_type.lower()]
+
+
+def build_registry(settings: Settings) -> Registry:
+    return Registry([make(settings) for make in RESOURCE_CLASSES])

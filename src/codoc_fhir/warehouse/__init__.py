@@ -1,0 +1,1 @@
+"""The Codoc warehouse: schema, engine and shared SQL helpers."""

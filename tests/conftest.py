@@ -1,0 +1,116 @@
+"""Test set-up: the same suite runs on SQLite and on the local PostgreSQL.
+
+Each backend gets a fresh database per run (migrated with Alembic); every test starts from
+empty tables with identities reset, so ids in the documented payloads (Patient/1...) hold.
+CODOC_TEST_BACKENDS=sqlite (or postgresql) restricts the run to one backend.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from codoc_fhir.app import create_app
+from codoc_fhir.config import Settings
+from codoc_fhir.warehouse.db import make_engine, migrate
+from codoc_fhir.warehouse.schema import metadata
+from tests.fhir_client import FhirTestClient
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CODOC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = [
+    name.strip()
+    for name in os.environ.get("CODOC_TEST_BACKENDS", "sqlite,postgresql").split(",")
+    if name.strip()
+]
+
+
+def _postgres_database() -> Iterator[str]:
+    name = f"codoc_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "codoc_test.db"
+        url = f"sqlite:///{path}"
+        migrate(url)
+        yield url
+    else:
+        generator = _postgres_database()
+        url = next(generator)
+        migrate(url)
+        yield url
+        generator.close()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"CODOC_DATABASE_URL": database_url}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def empty_tables(engine: Engine) -> None:
+    tables = [table.name for table in reversed(metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Any:
+    return create_app(make_settings(database_url))
+
+
+@pytest.fixture
+def client(app: Any, engine: Engine) -> Iterator[FhirTestClient]:
+    """A client on empty tables; every resource it receives is checked against R4B."""
+    empty_tables(engine)
+    with FhirTestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_client(database_url: str, engine: Engine) -> Iterator[Any]:
+    """Build a client for an app with other settings (thesaurus codes, limits, auth...)."""
+    empty_tables(engine)
+    opened: list[FhirTestClient] = []
+
+    def build(**overrides: Any) -> FhirTestClient:
+        test_client = FhirTestClient(create_app(make_settings(database_url, **overrides)))
+        test_client.__enter__()
+        opened.append(test_client)
+        return test_client
+
+    yield build
+    for test_client in opened:
+        test_client.__exit__(None, None, None)
