@@ -86,6 +86,13 @@ def empty_tables(engine: Engine) -> None:
                 conn.execute(text(f"DELETE FROM {name}"))
 
 
+def flush_access_log(app: Any) -> None:
+    """Write pending access log rows now, so none lands in the next test's tables."""
+    writer = getattr(app.state, "access_log", None)
+    if writer is not None:
+        writer.flush()
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Any:
     return create_app(make_settings(database_url))
@@ -94,6 +101,7 @@ def app(database_url: str) -> Any:
 @pytest.fixture
 def client(app: Any, engine: Engine) -> Iterator[FhirTestClient]:
     """A client on empty tables; every resource it receives is checked against R4B."""
+    flush_access_log(app)
     empty_tables(engine)
     with FhirTestClient(app) as test_client:
         yield test_client
@@ -114,3 +122,4 @@ def make_client(database_url: str, engine: Engine) -> Iterator[Any]:
     yield build
     for test_client in opened:
         test_client.__exit__(None, None, None)
+        flush_access_log(test_client.app)
