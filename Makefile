@@ -30,6 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 format: $(STAMP)

@@ -64,7 +64,11 @@ def database_url(
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"CODOC_DATABASE_URL": database_url}
+    values: dict[str, Any] = {
+        "CODOC_DATABASE_URL": database_url,
+        "CODOC_RATE_LIMIT_ANONYMOUS": "off",  # tests of the limits turn them on
+        "CODOC_RATE_LIMIT_AUTHENTICATED": "off",
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from codoc_fhir import __version__
+from codoc_fhir.api.auth import AuthMiddleware, TokenVerifier
+from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
 from codoc_fhir.api.middleware import AccessLogMiddleware, AccessLogWriter, BodyLimitMiddleware
+from codoc_fhir.api.ratelimit import RateLimitMiddleware, build_rate_limiter
 from codoc_fhir.api.routes import Server, install_routes
 from codoc_fhir.config import Settings, get_settings
 from codoc_fhir.fhir.responses import FhirJSONResponse
@@ -38,12 +43,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=FhirJSONResponse,
         redirect_slashes=False,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.server = server
     app.state.access_log = writer
     install_error_handlers(app)
     install_routes(app, server)
+    install_docs(app, settings, [fhir_type.name for fhir_type in server.registry])
+    install_security(app, settings, engine, writer)
+    return app
+
+
+def install_security(
+    app: FastAPI, settings: Settings, engine: Any, writer: AccessLogWriter | None
+) -> None:
+    """The middleware stack, outermost first: CORS, access log, body limit, auth, rate limit.
+
+    CORS answers preflights before auth; the access log sees every answer (401, 413, 429
+    included) and the user the auth layer found; the rate limit counts per token subject.
+    """
+    limiter = build_rate_limiter(settings, engine)
+    if limiter is not None:
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    verifier = TokenVerifier(settings) if settings.auth_enabled else None
+    app.add_middleware(AuthMiddleware, verifier=verifier)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if writer is not None:
         app.add_middleware(AccessLogMiddleware, writer=writer)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    return app
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Last-Modified",
+                "Content-Location",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+            ],
+            max_age=600,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 
 from codoc_fhir.config import get_settings
 
@@ -50,6 +51,48 @@ def _demo(_args: argparse.Namespace) -> None:
     print(load_demo(settings))
 
 
+def _since(text: str) -> datetime:
+    """`2024-05-01`, `2024-05-01T10:00Z` or a duration back from now: `30m`, `2h`, `7d`."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a date or a duration: {text!r}") from error
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _access_log(args: argparse.Namespace) -> None:
+    """Print access log rows, newest first, as lines or JSON lines."""
+    import json
+
+    from sqlalchemy import select
+
+    from codoc_fhir.warehouse.db import make_engine
+    from codoc_fhir.warehouse.schema import fhir_access_log as log
+
+    query = select(log).order_by(log.c.start_date.desc(), log.c.access_log_num.desc())
+    if args.since:
+        query = query.where(log.c.start_date >= args.since)
+    if args.user:
+        query = query.where(log.c.user_id == args.user)
+    if args.status:
+        query = query.where(log.c.status_code == args.status)
+    engine = make_engine(get_settings().database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(query.limit(args.limit)).mappings().all()
+    engine.dispose()
+    for row in rows:
+        if args.json:
+            print(json.dumps(dict(row), default=str))
+        else:
+            print(
+                f"{row['start_date']:%Y-%m-%d %H:%M:%S} {row['user_id']} {row['ip_address'] or '-'}"
+                f" {row['method']} {row['url']} {row['status_code']} {row['duration_ms']:.1f}ms"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="codoc-fhir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +108,13 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("demo", help="load the demo data set (idempotent)").set_defaults(
         handler=_demo
     )
+    access = commands.add_parser("access-log", help="print the API access log, newest first")
+    access.add_argument("--since", type=_since, help="ISO date/time, or 30m / 2h / 7d back")
+    access.add_argument("--user", help="only this user (token subject, or 'anonymous')")
+    access.add_argument("--status", type=int, help="only this HTTP status")
+    access.add_argument("--limit", type=int, default=100, help="at most this many rows")
+    access.add_argument("--json", action="store_true", help="one JSON object per line")
+    access.set_defaults(handler=_access_log)
     args = parser.parse_args(argv)
     args.handler(args)
 

@@ -56,6 +56,27 @@ DEMO: list[dict[str, Any]] = [
         "serviceProvider": {"reference": "Organization/department-1"},
     },
     {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"code": "IMP"},
+        "subject": {"reference": "Patient/1"},
+        "partOf": {"reference": "Encounter/1"},
+        "period": {"start": "2024-01-14T08:00:00Z", "end": "2024-01-16T09:00:00Z"},
+        "serviceProvider": {"reference": "Organization/unit-1"},
+    },
+    {
+        "resourceType": "CodeSystem",
+        "identifier": [{"use": "usual", "value": "ALLERGIES"}],
+        "name": "Allergies",
+        "title": "Allergies Thesaurus",
+        "status": "active",
+        "content": "complete",
+        "concept": [
+            {"code": "PENICILLIN", "display": "Penicillin allergy"},
+            {"code": "LATEX", "display": "Latex allergy"},
+        ],
+    },
+    {
         "resourceType": "Procedure",
         "status": "completed",
         "code": {"coding": [{"code": "DZQM006", "display": "Transthoracic echocardiography"}]},
@@ -63,6 +84,57 @@ DEMO: list[dict[str, Any]] = [
         "encounter": {"reference": "Encounter/1"},
         "performedDateTime": "2024-01-15T14:00:00Z",
         "performer": [{"actor": {"reference": "Organization/department-1"}}],
+    },
+    {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"code": "GLU", "display": "Glucose"}]},
+        "subject": {"reference": "Patient/1"},
+        "encounter": {"reference": "Encounter/1"},
+        "effectiveDateTime": "2024-01-15T07:00:00Z",
+        "valueQuantity": {
+            "value": 5.4,
+            "unit": "mmol/L",
+            "system": "http://unitsofmeasure.org",
+            "code": "mmol/L",
+        },
+    },
+    {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"code": "vital-signs"}]}],
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Body Weight"}]
+        },
+        "subject": {"reference": "Patient/1"},
+        "effectiveDateTime": "2024-01-14T09:00:00Z",
+        "valueQuantity": {"value": 68, "unit": "kg"},
+    },
+    {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"code": "B01AC06", "display": "Aspirin 75 mg"}]},
+        "subject": {"reference": "Patient/1"},
+        "encounter": {"reference": "Encounter/1"},
+        "authoredOn": "2024-01-15T09:00:00Z",
+        "dosageInstruction": [
+            {
+                "doseAndRate": [{"doseQuantity": {"value": 75, "unit": "mg"}}],
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                "route": {"text": "Oral"},
+            }
+        ],
+    },
+    {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "code": {"coding": [{"code": "ECHO-TT", "display": "Transthoracic echocardiography"}]},
+        "subject": {"reference": "Patient/1"},
+        "encounter": {"reference": "Encounter/1"},
+        "effectiveDateTime": "2024-01-15T14:00:00Z",
+        "conclusion": "LVEF 55%, no valve disease.",
+        "performer": [{"reference": "Organization/department-1"}],
     },
 ]
 

@@ -69,7 +69,8 @@ def test_json_media_types_are_accepted(client, context, content_type):
     import orjson
 
     response = client.post(
-        "/v4.3.0/procedure", content=orjson.dumps(SEED_PROCEDURE),
+        "/v4.3.0/procedure",
+        content=orjson.dumps(SEED_PROCEDURE),
         headers={"content-type": content_type},
     )
     assert response.status_code == 201
@@ -158,3 +159,17 @@ def test_delete_with_stale_if_match_is_412_and_keeps_the_row(client, context, en
     response = client.delete("/v4.3.0/procedure/1/", headers={"If-Match": 'W/"5"'})
     assert response.status_code == 412
     assert client.get("/v4.3.0/procedure/1/").status_code == 200
+
+
+def test_values_too_long_for_their_column_are_400_never_500(client, context, engine):
+    too_long_id = dict(SEED_PROCEDURE, identifier=[{"value": "x" * 400}])
+    response = client.post("/v4.3.0/procedure/", json=too_long_id)
+    assert response.status_code == 400
+    huge_display = dict(SEED_PROCEDURE, code={"coding": [{"code": "Z", "display": "d" * 3000}]})
+    response = client.post("/v4.3.0/procedure/", json=huge_display)
+    if engine.dialect.name == "postgresql":
+        assert response.status_code == 400
+        assert "does not fit" in _issue(response)["diagnostics"]
+    else:  # SQLite does not enforce VARCHAR lengths: the text is kept whole
+        assert response.status_code == 201
+        assert response.json()["code"]["coding"][0]["display"] == "d" * 3000

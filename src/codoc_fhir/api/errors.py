@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,6 +54,18 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     return fhir_response(request, operation_outcome("invalid", diagnostics), 400)
 
 
+async def _data_error(request: Request, error: Exception) -> Response:
+    """A value the checks let through but the column refuses (too long, out of range)."""
+    log.info("database refused a value on %s %s: %s", request.method, request.url.path, error)
+    diagnostics = "A value does not fit its warehouse column (too long or out of range)"
+    return fhir_response(request, operation_outcome("invalid", diagnostics), 400)
+
+
+async def _integrity_error(request: Request, error: Exception) -> Response:
+    diagnostics = "The change conflicts with existing data (a duplicate or a dangling link)"
+    return fhir_response(request, operation_outcome("conflict", diagnostics), 409)
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     outcome = operation_outcome("exception", "Internal server error")
@@ -63,4 +76,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FhirError, _fhir_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)

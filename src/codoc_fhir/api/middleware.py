@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -143,9 +144,17 @@ def _header(headers: dict[bytes, bytes], name: bytes, limit: int) -> str | None:
     return value.decode("latin-1")[:limit] if value is not None else None
 
 
+_SECRET_PARAM = re.compile(r"(^|&)([^=&]*(?:token|secret|password)[^=&]*)=[^&]*", re.I)
+
+
+def _redact(query: str) -> str:
+    """The query string with the values of token-like parameters replaced (never logged)."""
+    return _SECRET_PARAM.sub(r"\1\2=REDACTED", query)
+
+
 def _log_row(scope: Scope, status: int, started: datetime, elapsed: float) -> dict[str, Any]:
     headers = dict(scope["headers"])
-    query = scope.get("query_string", b"").decode("latin-1")
+    query = _redact(scope.get("query_string", b"").decode("latin-1"))
     url = scope.get("path", "") + (f"?{query}" if query else "")
     client = scope.get("client")
     ended = datetime.now(UTC)

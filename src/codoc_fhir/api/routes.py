@@ -11,16 +11,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir import FHIR_VERSION
+from codoc_fhir.api.auth import authorize, check_patient
+from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType
+from codoc_fhir.fhir.errors import NotFound, NotImplementedYet, UnsupportedMediaType
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.resources.base import Resource
@@ -112,7 +114,15 @@ def _create(server: Server, pick_kind: Callable[[Any], Resource]) -> Endpoint:
     async def create(request: Request) -> Response:
         body, _ = await read_body(request)
         kind = pick_kind(body)
-        resource = await run_in_threadpool(server.run_write, lambda conn: kind.create(conn, body))
+
+        def work(conn: Connection) -> dict[str, Any]:
+            resource = kind.create(conn, body)
+            num = kind.parse_fhir_id(str(resource["id"]))
+            if num is not None:
+                check_patient(request, conn, kind, num, write=True, created=True)
+            return resource
+
+        resource = await run_in_threadpool(server.run_write, work)
         return answer_resource(request, resource, 201)
 
     return create
@@ -124,6 +134,7 @@ def _read(server: Server, resolve: KindResolver) -> Endpoint:
 
         def work(conn: Connection) -> dict[str, Any]:
             kind, num = resolve(conn, ident)
+            check_patient(request, conn, kind, num, write=False)
             return kind.read(conn, num)
 
         return answer_resource(request, await run_in_threadpool(server.run_read, work))
@@ -138,7 +149,10 @@ def _update(server: Server, resolve: KindResolver) -> Endpoint:
 
         def work(conn: Connection) -> dict[str, Any]:
             kind, num = resolve(conn, ident)
-            return kind.update(conn, num, body, if_match)
+            check_patient(request, conn, kind, num, write=True)
+            resource = kind.update(conn, num, body, if_match)
+            check_patient(request, conn, kind, num, write=True, created=True)
+            return resource
 
         return answer_resource(request, await run_in_threadpool(server.run_write, work))
 
@@ -152,7 +166,10 @@ def _patch(server: Server, resolve: KindResolver) -> Endpoint:
 
         def work(conn: Connection) -> dict[str, Any]:
             kind, num = resolve(conn, ident)
-            return kind.patch(conn, num, body, if_match, json_patch=is_json_patch)
+            check_patient(request, conn, kind, num, write=True)
+            resource = kind.patch(conn, num, body, if_match, json_patch=is_json_patch)
+            check_patient(request, conn, kind, num, write=True, created=True)
+            return resource
 
         return answer_resource(request, await run_in_threadpool(server.run_write, work))
 
@@ -165,6 +182,7 @@ def _delete(server: Server, resolve: KindResolver) -> Endpoint:
 
         def work(conn: Connection) -> None:
             kind, num = resolve(conn, ident)
+            check_patient(request, conn, kind, num, write=True)
             kind.delete(conn, num, if_match)
 
         await run_in_threadpool(server.run_write, work)
@@ -183,7 +201,42 @@ def _not_yet(message: str) -> Endpoint:
 # --- route table ---------------------------------------------------------------------------
 
 
-def _add(app: FastAPI, path: str, endpoint: Endpoint, method: str, tag: str, show: bool) -> None:
+def interaction_of(path: str, method: str) -> str:
+    """The FHIR interaction a route serves, from its method and path."""
+    if method == "GET":
+        return "read" if path.endswith("}") else "search"
+    if method == "POST":
+        return "search" if path.endswith("_search") else "create"
+    return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, "read")
+
+
+def access_check(fhir_type: str, interaction: str) -> Any:
+    """A dependency enforcing the token's scopes for `interaction` on `fhir_type`."""
+
+    async def check_access(request: Request) -> None:
+        authorize(request, fhir_type, interaction)
+
+    return Depends(check_access)
+
+
+def _add(
+    app: FastAPI,
+    path: str,
+    endpoint: Endpoint,
+    method: str,
+    tag: str,
+    show: bool,
+    openapi_extra: dict[str, Any] | None = None,
+) -> None:
+    """Both spellings of a route (with and without the trailing slash), scope-checked.
+
+    Routes tagged with something else than a FHIR type (except Capabilities) need a
+    wildcard (`*`) scope; `openapi_extra` defaults to the resource's documented bodies.
+    """
+    public = tag == "Capabilities"
+    interaction = interaction_of(path, method)
+    if openapi_extra is None and not public:
+        openapi_extra = operation_doc(tag, interaction)
     for variant in (path, path + "/"):
         app.add_api_route(
             variant,
@@ -192,6 +245,9 @@ def _add(app: FastAPI, path: str, endpoint: Endpoint, method: str, tag: str, sho
             tags=[tag],
             include_in_schema=show and variant == path + "/",
             name=f"{method.lower()} {variant}",
+            dependencies=[] if public else [access_check(tag, interaction)],
+            openapi_extra=openapi_extra,
+            status_code=success_status(interaction) if not public else None,
         )
 
 
@@ -210,8 +266,11 @@ def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
     path = f"{BASE}/{kind.codoc_path}"
 
     def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        kind_found, num = server.registry.types[kind.fhir_type].resolve_id(kind.id_prefix + ident)
-        return kind_found, num
+        # The bare number only: `/encounter/stay/movement-1` must not reach a movement.
+        num = kind.parse_fhir_id(kind.id_prefix + ident) if ident.isdigit() else None
+        if num is None:
+            raise NotFound(f"{kind.fhir_type} with ID {kind.id_prefix}{ident} does not exist")
+        return kind, num
 
     _add(app, path, _create(server, lambda body: kind), "POST", kind.fhir_type, True)
     _instance_routes(app, server, path, resolve, kind.fhir_type, True)
@@ -244,6 +303,9 @@ def install_routes(app: FastAPI, server: Server) -> None:
         return fhir_response(request, answer)
 
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
+    from codoc_fhir.search.api import install_search_routes
+
+    install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win
     for kind in server.registry.sub_paths():
         _sub_path_routes(app, server, kind)
     for kind in server.registry.kinds():

@@ -11,13 +11,29 @@ from codoc_fhir.resources.registry import Registry
 COMMON_SEARCH = (
     ("_id", "token"),
     ("_lastUpdated", "date"),
-    ("identifier", "token"),
 )
 
 
-def _resource_entry(fhir_type: Any) -> dict[str, Any]:
+def _includes(registry: Registry, fhir_type: Any) -> tuple[list[str], list[str]]:
+    """searchInclude (this type's references) and searchRevInclude (references to it)."""
+    forward: list[str] = []
+    reverse: list[str] = []
+    for other in registry:
+        for kind in other.kinds:
+            for name, param in kind.search_params.items():
+                targets = param.target if param.type == "reference" else None
+                if not targets:
+                    continue
+                if other.name == fhir_type.name:
+                    forward.append(f"{other.name}:{name}")
+                if any(target.fhir_type == fhir_type.name for target in targets):
+                    reverse.append(f"{other.name}:{name}")
+    return sorted(set(forward)), sorted(set(reverse))
+
+
+def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
     interactions: list[str] = []
-    params: dict[str, str] = {}
+    params: dict[str, str] = dict(COMMON_SEARCH)
     for kind in fhir_type.kinds:
         for interaction in kind.interactions:
             if interaction not in interactions:
@@ -38,6 +54,11 @@ def _resource_entry(fhir_type: Any) -> dict[str, Any]:
         entry["searchParam"] = [
             {"name": name, "type": kind} for name, kind in sorted(params.items())
         ]
+    forward, reverse = _includes(registry, fhir_type)
+    if forward:
+        entry["searchInclude"] = forward
+    if reverse:
+        entry["searchRevInclude"] = reverse
     return entry
 
 
@@ -57,7 +78,7 @@ def capability_statement(registry: Registry, settings: Settings) -> dict[str, An
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource_entry(fhir_type) for fhir_type in registry],
+                "resource": [_resource_entry(registry, fhir_type) for fhir_type in registry],
             }
         ],
     }

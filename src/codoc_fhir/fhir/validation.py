@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -56,7 +57,7 @@ def _error_from_pydantic(error: ValidationError, resource_type: str) -> FhirErro
     expression = [f"{resource_type}.{where}"] if where else [resource_type]
     if str(first.get("type", "")).endswith("missing"):
         return Required(f"Field '{where}' is required", expression=expression)
-    if "date" in message.lower() or "time" in message.lower():
+    if _is_date_error(str(first.get("type", "")), message):
         return Invalid(
             f"Invalid date format for {where}: {first.get('input')!r}", expression=expression
         )
@@ -64,6 +65,15 @@ def _error_from_pydantic(error: ValidationError, resource_type: str) -> FhirErro
         return Invalid(f"Unknown element '{where}' in {resource_type}", expression=expression)
     message = message.removeprefix("Value error, ")
     return Invalid(f"Invalid value for {where}: {message}", expression=expression)
+
+
+def _is_date_error(error_type: str, message: str) -> bool:
+    """A malformed date, dateTime, instant or time value (pydantic's or fhir.resources')."""
+    if error_type.startswith(("date", "time")):
+        return True
+    return bool(re.search(r"\b(Date|DateTime|Instant|Time) value string", message)) or (
+        "valid date" in message
+    )
 
 
 def validate_resource(body: Any, resource_type: str) -> dict[str, Any]:

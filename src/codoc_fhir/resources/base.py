@@ -45,13 +45,20 @@ class Referrer:
 
 @dataclass
 class SearchParam:
-    """A search parameter declared as data (filled in by the search layer)."""
+    """A search parameter declared as data (see codoc_fhir.search.declare for builders).
+
+    `columns` are the warehouse columns the parameter tests (a date's start and end, the
+    columns a string searches); `build(kind, search_filter)` replaces the generic SQL of
+    the parameter type (joins, subqueries); `target` lists a reference's targets.
+    """
 
     name: str
     type: str  # token | reference | date | string | quantity | number | uri
     target: Any = None
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    columns: tuple[Any, ...] = ()
+    build: Callable[[Any, Any], Any] | None = None
 
 
 class Resource:
@@ -71,6 +78,8 @@ class Resource:
         "search-type",
     )
     search_params: ClassVar[dict[str, SearchParam]] = {}
+    # The column naming the patient a row belongs to (patient-scoped tokens); None: no patient.
+    patient_column_name: ClassVar[str | None] = "patient_num"
 
     # --- identity ----------------------------------------------------------------------
 
@@ -88,6 +97,11 @@ class Resource:
                 return None
             ident = ident[len(self.id_prefix) :]
         return int(ident) if ident.isdigit() and len(ident) < 19 else None
+
+    def patient_column(self) -> Column | None:
+        """The column holding the patient_num of a row, or None for patient-less kinds."""
+        name = self.patient_column_name
+        return self.table.c[name] if name and name in self.table.c else None
 
     def accepts_create(self, body: dict[str, Any]) -> bool:
         """Whether a POST on the FHIR type path with this body creates this kind."""

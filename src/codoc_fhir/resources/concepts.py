@@ -125,3 +125,14 @@ def codeable_concept(concept_row: Any) -> dict[str, Any]:
             }
         ]
     }
+
+
+def fact_resource_name(settings: Any, thesaurus_code: str) -> str:
+    """The FHIR resource a `dwh_data` row is served as, from its thesaurus ('Data' if none)."""
+    bound = {
+        settings.thesaurus_procedure: "Procedure",
+        settings.thesaurus_medication: "MedicationRequest",
+        settings.thesaurus_diagnostic: "DiagnosticReport",
+        settings.thesaurus_observation: "Observation",
+    }
+    return bound.get(thesaurus_code, "Data")

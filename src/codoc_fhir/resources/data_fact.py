@@ -17,7 +17,8 @@ from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.fhir.references import reference_dict
 from codoc_fhir.resources import concepts, links
-from codoc_fhir.resources.base import Resource
+from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.declare import data_fact_params
 from codoc_fhir.warehouse.schema import dwh_data
 
 ORG_LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
@@ -28,6 +29,7 @@ class DataFactResource(Resource):
 
     table = dwh_data
     thesaurus_setting: ClassVar[str]  # the Settings attribute naming the thesaurus
+    search_params: ClassVar[dict[str, SearchParam]] = data_fact_params()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -53,7 +55,9 @@ class DataFactResource(Resource):
             "stay_num": links.stay_num(conn, encounter, "encounter", patient)
             if encounter
             else None,
-            "id_data_source": identifiers.single_usual_identifier(body),
+            "id_data_source": _checked_length(
+                identifiers.single_usual_identifier(body), 300, "identifier"
+            ),
         }
 
     def performer_values(
@@ -105,6 +109,12 @@ class DataFactResource(Resource):
                 ref = links.organization_reference(level, row[f"{level}_num"], related["org_names"])
                 actors.append((level, ref))
         return actors
+
+
+def _checked_length(value: str | None, limit: int, field: str) -> str | None:
+    if value is not None and len(value) > limit:
+        raise Invalid(f"{field} is longer than {limit} characters", expression=[field])
+    return value
 
 
 def performer_function(level: str) -> dict[str, Any]:

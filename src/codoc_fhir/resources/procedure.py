@@ -10,6 +10,8 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.fhir.dates import format_datetime, parse_datetime
 from codoc_fhir.fhir.validation import check_code, require
 from codoc_fhir.resources.data_fact import DataFactResource, performer_function
+from codoc_fhir.search import declare
+from codoc_fhir.warehouse.schema import dwh_data
 
 EVENT_STATUS = (
     "preparation",
@@ -28,6 +30,11 @@ class Procedure(DataFactResource):
     label = "Procedure"
     codoc_path = "procedure"
     thesaurus_setting = "thesaurus_procedure"
+    search_params = {
+        **DataFactResource.search_params,
+        "date": declare.date("date", dwh_data.c.start_date),
+        "performer": declare.data_fact_performer(),
+    }
 
     def to_values(
         self, conn: Connection, body: dict[str, Any], current: RowMapping | None

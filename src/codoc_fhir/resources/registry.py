@@ -15,9 +15,31 @@ from sqlalchemy import Connection
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.resources.base import Resource
+from codoc_fhir.resources.codesystem import CodeSystem
+from codoc_fhir.resources.diagnostic_report import DiagnosticReport
+from codoc_fhir.resources.document_reference import DocumentReference
+from codoc_fhir.resources.encounter_movement import EncounterMovement
+from codoc_fhir.resources.encounter_stay import EncounterStay
+from codoc_fhir.resources.medication_request import MedicationRequest
+from codoc_fhir.resources.observation_lab import LabObservation
+from codoc_fhir.resources.observation_patient_data import PatientDataObservation
+from codoc_fhir.resources.observation_phenotype import ObservationPhenotype
+from codoc_fhir.resources.organization import ORGANIZATION_KINDS
+from codoc_fhir.resources.patient import Patient
 from codoc_fhir.resources.procedure import Procedure
 
 RESOURCE_CLASSES: list[Callable[[Settings], Resource]] = [
+    *ORGANIZATION_KINDS,
+    Patient,
+    EncounterStay,
+    EncounterMovement,
+    CodeSystem,
+    DocumentReference,
+    ObservationPhenotype,
+    PatientDataObservation,
+    LabObservation,
+    MedicationRequest,
+    DiagnosticReport,
     Procedure,
 ]
 

@@ -21,10 +21,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys on, WAL and a busy timeout."""
+    """An engine for `url`; SQLite gets foreign keys on, WAL and a busy timeout.
+
+    SQLite files get a pool too: opening a connection and setting its pragmas costs about
+    1 ms, more than a read by id (bench/, docs/PERFORMANCE.md). In-memory ones get none.
+    """
     if url.startswith("sqlite"):
+        memory = ":memory:" in url or url.rstrip("/") == "sqlite:" or "mode=memory" in url
+        pooling: dict[str, Any] = (
+            {"poolclass": NullPool} if memory else {"pool_size": 10, "max_overflow": 20}
+        )
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pooling
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -1,0 +1,56 @@
+"""The stack's ceiling: FastAPI + uvicorn answering one pre-serialised Procedure.
+
+Served exactly as `codoc-fhir serve` serves the API (uvicorn, or gunicorn with uvicorn
+workers), it shows the most this stack can do on this machine with no database and no
+mapping work; bench/run.py reports the API's figures as a ratio of it.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import FastAPI
+from starlette.responses import Response
+
+PROCEDURE = {
+    "resourceType": "Procedure",
+    "id": "5",
+    "identifier": [{"use": "official", "value": "5"}, {"use": "usual", "value": "SRC000000005"}],
+    "status": "unknown",
+    "code": {
+        "coding": [
+            {
+                "system": "urn:codoc:fhir:codesystem:Acte",
+                "code": "GOON287",
+                "display": "Act GOON287",
+            }
+        ]
+    },
+    "subject": {"reference": "Patient/1"},
+    "encounter": {"reference": "Encounter/2"},
+    "performedDateTime": "2017-09-14T13:18:00Z",
+    "performer": [
+        {
+            "function": {
+                "coding": [
+                    {
+                        "system": "urn:codoc:fhir:organization-level",
+                        "code": "department",
+                        "display": "Department",
+                    }
+                ]
+            },
+            "actor": {"reference": "Organization/department-14", "display": "Department 14"},
+        }
+    ],
+    "meta": {"versionId": "1", "lastUpdated": "2025-06-01T12:00:00Z"},
+}
+BODY = orjson.dumps(PROCEDURE)
+HEADERS = {"ETag": 'W/"1"', "Last-Modified": "Sun, 01 Jun 2025 12:00:00 GMT"}
+
+app = FastAPI(title="codoc-fhir bench ceiling")
+
+
+@app.get("/v4.3.0/Procedure/{ident}")
+async def read(ident: str) -> Response:
+    """The same pre-serialised resource for any id."""
+    return Response(BODY, media_type="application/fhir+json", headers=HEADERS)

@@ -1,0 +1,190 @@
+"""Rate limiting shared by every worker process: fixed windows counted in the database
+(an atomic upsert on fhir_rate_limit) or in Redis (INCR + EXPIRE).
+
+Anonymous requests are counted per client address, authenticated ones per token subject
+(the AuthMiddleware runs first and leaves the principal in the request state). Over the
+limit: 429 with Retry-After and an OperationOutcome `throttled`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.concurrency import run_in_threadpool
+
+from codoc_fhir.config import Settings
+from codoc_fhir.fhir.errors import operation_outcome
+from codoc_fhir.warehouse.schema import fhir_rate_limit
+
+Scope = dict[str, Any]
+log = logging.getLogger("codoc_fhir.ratelimit")
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600}
+EXEMPT_PREFIXES = ("/docs", "/openapi.json")
+_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `count` requests per `period` seconds."""
+
+    count: int
+    period: int
+
+
+def parse_limit(text: str) -> Limit | None:
+    """`100/hour`, `5/minute`, `2/second` as a Limit; `off` (or empty) as None."""
+    if text.strip().lower() in ("", "off", "none", "0"):
+        return None
+    match = _LIMIT.match(text.lower())
+    if match is None:
+        raise ValueError(f"Invalid rate limit {text!r}: use N/second, N/minute, N/hour or off")
+    return Limit(int(match.group(1)), PERIODS[match.group(2)])
+
+
+class Counter(Protocol):
+    def hit(self, key: str, window_start: int, period: int) -> int:
+        """Count one request in the window and answer the count so far (this one included)."""
+        ...
+
+
+class DatabaseCounter:
+    """Counters in fhir_rate_limit: one atomic INSERT ... ON CONFLICT DO UPDATE ... RETURNING."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self.insert = dialect.insert
+
+    def hit(self, key: str, window_start: int, period: int) -> int:
+        statement = self.insert(fhir_rate_limit).values(
+            bucket_key=key, window_start=window_start, request_count=1
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["bucket_key", "window_start"],
+            set_={"request_count": fhir_rate_limit.c.request_count + 1},
+        ).returning(fhir_rate_limit.c.request_count)
+        with self.engine.begin() as conn:
+            count = int(conn.execute(statement).scalar_one())
+            if random.random() < 0.01:  # now and then, forget windows long gone
+                old = window_start - max(PERIODS.values())
+                conn.execute(delete(fhir_rate_limit).where(fhir_rate_limit.c.window_start < old))
+        return count
+
+
+class RedisCounter:
+    """Counters in Redis: INCR and EXPIRE in one pipeline (a transaction)."""
+
+    def __init__(self, url: str, prefix: str = "codoc-fhir:rate:") -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+
+    def hit(self, key: str, window_start: int, period: int) -> int:
+        name = f"{self.prefix}{key}:{window_start}"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(name)
+        pipe.expire(name, period + 5)
+        count, _ = pipe.execute()
+        return int(count)
+
+
+class RateLimiter:
+    """Decides, per request key, whether the request is within its limit."""
+
+    def __init__(self, counter: Counter, anonymous: Limit | None, authenticated: Limit | None):
+        self.counter = counter
+        self.anonymous = anonymous
+        self.authenticated = authenticated
+
+    def check(self, key: str, limit: Limit, now: float | None = None) -> tuple[int, int]:
+        """(remaining requests, seconds until the window ends); remaining < 0: over."""
+        now = time.time() if now is None else now
+        window_start = int(now // limit.period) * limit.period
+        count = self.counter.hit(f"{key}:{limit.period}", window_start, limit.period)
+        retry_after = max(1, math.ceil(window_start + limit.period - now))
+        return limit.count - count, retry_after
+
+
+def build_rate_limiter(settings: Settings, engine: Engine) -> RateLimiter | None:
+    """The limiter the settings ask for, or None when both limits are off."""
+    anonymous = parse_limit(settings.rate_limit_anonymous)
+    authenticated = parse_limit(settings.rate_limit_authenticated)
+    if anonymous is None and authenticated is None:
+        return None
+    counter: Counter = (
+        RedisCounter(settings.redis_url) if settings.redis_url else DatabaseCounter(engine)
+    )
+    return RateLimiter(counter, anonymous, authenticated)
+
+
+class RateLimitMiddleware:
+    """429 once a caller used up its window; X-RateLimit-* headers on every answer."""
+
+    def __init__(self, app: Any, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        key, limit = self._key_and_limit(scope)
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            remaining, retry_after = await run_in_threadpool(self.limiter.check, key, limit)
+        except Exception:  # the counter store is down: serve rather than refuse everyone
+            log.exception("rate limit counter unavailable; request let through")
+            await self.app(scope, receive, send)
+            return
+        headers = [
+            (b"x-ratelimit-limit", str(limit.count).encode()),
+            (b"x-ratelimit-remaining", str(max(remaining, 0)).encode()),
+        ]
+        if remaining < 0:
+            await _send_throttled(send, limit, retry_after, headers)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=[*message.get("headers", []), *headers])
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+    def _key_and_limit(self, scope: Scope) -> tuple[str, Limit | None]:
+        principal = (scope.get("state") or {}).get("principal")
+        if principal is not None:
+            return f"sub:{principal.subject}", self.limiter.authenticated
+        client = scope.get("client")
+        return f"ip:{client[0] if client else 'unknown'}", self.limiter.anonymous
+
+
+async def _send_throttled(
+    send: Any, limit: Limit, retry_after: int, headers: list[tuple[bytes, bytes]]
+) -> None:
+    diagnostics = (
+        f"Rate limit exceeded: at most {limit.count} requests per {limit.period} s; "
+        f"retry in {retry_after} s"
+    )
+    body = orjson.dumps(operation_outcome("throttled", diagnostics))
+    all_headers = [
+        (b"content-type", b"application/fhir+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(retry_after).encode()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})

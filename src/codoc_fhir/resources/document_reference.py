@@ -1,0 +1,442 @@
+"""DocumentReference (clinical documents): `dwh_document`, its plain text in `dwh_text` and
+its authors in `dwh_document_author`.
+
+The attachment bytes are kept exactly as sent (`content_bytes`) and answered again byte for
+byte; `displayed_text` keeps the decoded document (HTML or plain text) and `dwh_text.text`
+the plain text with HTML tags stripped, for NLP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import RowMapping
+
+from codoc_fhir.config import Settings
+from codoc_fhir.fhir import identifiers
+from codoc_fhir.fhir.dates import format_datetime, parse_datetime, utc_now
+from codoc_fhir.fhir.errors import Conflict, Invalid, ReferenceNotFound, Required
+from codoc_fhir.fhir.references import parse_reference, reference_dict
+from codoc_fhir.fhir.validation import check_code, require
+from codoc_fhir.resources import links
+from codoc_fhir.resources.base import Referrer, Resource
+from codoc_fhir.search import catalog
+from codoc_fhir.warehouse.schema import (
+    dwh_data,
+    dwh_document,
+    dwh_document_author,
+    dwh_enrsem,
+    dwh_text,
+    dwh_thesaurus_unit,
+)
+
+DOCUMENT_STATUS = ("current", "superseded", "entered-in-error")
+CONTENT_TYPES = ("text/html", "text/plain")
+DOCUMENT_TYPE_SYSTEM = "urn:codoc:fhir:document-type"
+INVALID_BASE64 = "Invalid Base64 encoding in attachment.data"
+AUTHOR_COLUMN_LENGTH = 200  # dwh_document.author: the joined names, cut to the column size
+
+
+def text_value(value: Any, field: str, max_length: int) -> str:
+    """A string to store in a column of `max_length` characters (400 otherwise)."""
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a string", expression=[field])
+    if "\x00" in value:
+        raise Invalid(f"{field} must not contain NUL characters", expression=[field])
+    if len(value) > max_length:
+        raise Invalid(f"{field} is longer than {max_length} characters", expression=[field])
+    return value
+
+
+# --- attachment content ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Content:
+    """content[0].attachment, decoded."""
+
+    content_type: str
+    raw: bytes
+    text: str  # the decoded document (HTML or plain text)
+    plain_text: str  # what NLP reads: tags stripped, entities unescaped
+    title: str | None
+
+
+def decode_base64(data: Any) -> bytes:
+    """The bytes of a base64Binary (whitespace allowed, as FHIR says); 400 when invalid."""
+    if not isinstance(data, str):
+        raise Invalid(INVALID_BASE64, expression=["content[0].attachment.data"])
+    compact = "".join(data.split())
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid(INVALID_BASE64, expression=["content[0].attachment.data"]) from None
+
+
+def media_type_and_charset(content_type: Any) -> tuple[str, str]:
+    """('text/html', 'utf-8') from 'text/html; charset=UTF-8'; 400 for other media types."""
+    field = "content[0].attachment.contentType"
+    if not isinstance(content_type, str):
+        raise Invalid(f"{field} must be a string", expression=[field])
+    media, *parameters = (part.strip() for part in content_type.split(";"))
+    if media.lower() not in CONTENT_TYPES:
+        raise Invalid(
+            f"Invalid {field} {content_type!r}. Must be one of: {', '.join(CONTENT_TYPES)}",
+            expression=[field],
+        )
+    charset = "utf-8"
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise Invalid(f"Unknown charset {charset!r} in {field}", expression=[field]) from None
+    return media.lower(), charset
+
+
+BLOCK_TAGS = (
+    "address article aside blockquote br dd div dl dt fieldset figcaption figure footer form "
+    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table td th title tr ul"
+)
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the text of an HTML document; block elements end a line."""
+
+    BLOCKS = frozenset(BLOCK_TAGS.split())
+    SKIPPED = frozenset(("script", "style"))
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.SKIPPED:
+            self.skipping += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIPPED:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """The plain text of an HTML document: tags dropped, entities unescaped, one line per
+    block, blank lines dropped."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    lines = (line.strip() for line in "".join(extractor.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def parse_content(body: dict[str, Any]) -> Content:
+    """content[0].attachment checked and decoded (one content entry only)."""
+    contents = require(body, "content")
+    if len(contents) > 1:
+        raise Invalid("Only one content entry is supported", expression=["content"])
+    attachment = require(body, "content", 0, "attachment")
+    media, charset = media_type_and_charset(
+        require(body, "content", 0, "attachment", "contentType")
+    )
+    raw = decode_base64(require(body, "content", 0, "attachment", "data"))
+    try:
+        text = raw.decode(charset)
+    except UnicodeDecodeError:
+        raise Invalid(
+            f"attachment.data is not {charset} text (set the charset in contentType)",
+            expression=["content[0].attachment.data"],
+        ) from None
+    if "\x00" in text:
+        raise Invalid("A document must not contain NUL characters", expression=["content"])
+    title = attachment.get("title")
+    if title is not None:
+        title = text_value(title, "content[0].attachment.title", 400)
+    plain = html_to_text(text) if media == "text/html" else text
+    content_type = text_value(attachment["contentType"], "content[0].attachment.contentType", 100)
+    return Content(content_type, raw, text, plain, title)
+
+
+def attachment(row: RowMapping) -> dict[str, Any]:
+    """content[0].attachment as answered: the stored bytes, base64 again."""
+    raw = bytes(row["content_bytes"] or b"")
+    answer: dict[str, Any] = {
+        "contentType": row["content_type"],
+        "data": base64.b64encode(raw).decode("ascii"),
+        "size": len(raw),
+        "hash": base64.b64encode(hashlib.sha1(raw).digest()).decode("ascii"),
+    }
+    if row["title"]:
+        answer["title"] = row["title"]
+    return answer
+
+
+# --- authors ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Author:
+    """One author[] entry: a person (display only) or an organisation of any level."""
+
+    display: str | None
+    org_level: str | None = None
+    org_num: int | None = None
+
+
+def parse_author(conn: Connection, value: Any, field: str) -> Author:
+    """A person `{"display": ...}` or an existing `Organization/<level>-N`."""
+    if not isinstance(value, dict):
+        raise Invalid(f"{field} must be a Reference object", expression=[field])
+    display = value.get("display")
+    if display is not None:
+        display = text_value(display, f"{field}.display", 400)
+    if not value.get("reference"):
+        if not display:
+            raise Required(
+                f"Field '{field}.display' or '{field}.reference' is required", expression=[field]
+            )
+        return Author(display)
+    ident = parse_reference(value, field, ("Organization",)).id
+    if ident.isdigit():
+        raise ReferenceNotFound(
+            f"Organization with ID {ident} does not exist "
+            "(Organization ids are instance-N, site-N, department-N or unit-N)",
+            expression=[field],
+        )
+    level, num = links.organization(conn, value, field)
+    return Author(display, level.name, num)
+
+
+def parse_authors(conn: Connection, body: dict[str, Any]) -> list[Author]:
+    return [
+        parse_author(conn, value, f"author[{position}]")
+        for position, value in enumerate(body.get("author") or [])
+    ]
+
+
+def author_columns(conn: Connection, authors: Sequence[Author]) -> dict[str, Any]:
+    """dwh_document.author (people's names) and department_num / unit_num (first ones)."""
+    people = "; ".join(
+        author.display for author in authors if author.display and not author.org_level
+    )
+    firsts: dict[str, int] = {}
+    for author in authors:
+        if author.org_level and author.org_num is not None:
+            firsts.setdefault(author.org_level, author.org_num)
+    department, unit = firsts.get("department"), firsts.get("unit")
+    if department is None and unit is not None:
+        department = conn.execute(
+            select(dwh_thesaurus_unit.c.department_num).where(dwh_thesaurus_unit.c.unit_num == unit)
+        ).scalar()
+    return {
+        "author": people[:AUTHOR_COLUMN_LENGTH] or None,
+        "department_num": department,
+        "unit_num": unit,
+    }
+
+
+# --- the resource ----------------------------------------------------------------------
+
+
+def document_type(body: dict[str, Any]) -> str | None:
+    """type.coding[0].code (or type.text) -> document_type."""
+    concept = body.get("type")
+    if not concept:
+        return None
+    codings = concept.get("coding") or []
+    value = codings[0].get("code") if codings else None
+    value = value or concept.get("text")
+    if not value:
+        raise Required("Field 'type.coding[0].code' is required", expression=["type"])
+    return text_value(value, "type", 100)
+
+
+class DocumentReference(Resource):
+    fhir_type = "DocumentReference"
+    label = "DocumentReference"
+    table = dwh_document
+    codoc_path = "documentreference"
+    search_params = catalog.document_params()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_labels = {
+            settings.thesaurus_procedure: "Procedure",
+            settings.thesaurus_medication: "MedicationRequest",
+            settings.thesaurus_diagnostic: "DiagnosticReport",
+            settings.thesaurus_observation: "Observation",
+        }
+
+    def validate(self, body: Any) -> dict[str, Any]:
+        """The documented base64 message comes before the generic model check."""
+        if isinstance(body, dict):
+            for content in body.get("content") or []:
+                if isinstance(content, dict) and isinstance(content.get("attachment"), dict):
+                    data = content["attachment"].get("data")
+                    if data is not None and data != "":
+                        decode_base64(data)
+        return super().validate(body)
+
+    def referrers(self) -> Sequence[Referrer]:
+        return (
+            Referrer(dwh_enrsem, "document_num", "Observation"),
+            Referrer(dwh_data, "document_num", self.data_label, group_by="thesaurus_code"),
+        )
+
+    def data_label(self, thesaurus_code: Any) -> str:
+        return self.data_labels.get(thesaurus_code, f"Data ({thesaurus_code})")
+
+    # --- input -------------------------------------------------------------------------
+
+    def to_values(
+        self, conn: Connection, body: dict[str, Any], current: RowMapping | None
+    ) -> dict[str, Any]:
+        status = check_code(require(body, "status"), DOCUMENT_STATUS, "status")
+        patient = links.patient_num(conn, body.get("subject"), "subject")
+        if current is not None and current["patient_num"] != patient:
+            self.check_no_derived_rows(conn, current["document_num"])
+        date = parse_datetime(require(body, "date"), "date")
+        encounters = (body.get("context") or {}).get("encounter") or []
+        if len(encounters) > 1:
+            raise Invalid("Only one context.encounter is supported", expression=["context"])
+        stay = (
+            links.stay_num(conn, encounters[0], "context.encounter[0]", patient)
+            if encounters
+            else None
+        )
+        content = parse_content(body)
+        source_id = identifiers.single_usual_identifier(body)
+        values = {
+            "patient_num": patient,
+            "status": status,
+            "document_date": date,
+            "stay_num": stay,
+            "title": content.title,
+            "content_type": content.content_type,
+            "content_bytes": content.raw,
+            "displayed_text": content.text,
+            "document_type": document_type(body),
+            "id_doc_source": text_value(source_id, "identifier", 300) if source_id else None,
+        }
+        values.update(author_columns(conn, parse_authors(conn, body)))
+        return values
+
+    def check_no_derived_rows(self, conn: Connection, num: int) -> None:
+        """A document whose phenotypes or facts exist keeps its patient (409 otherwise)."""
+        from codoc_fhir.resources.base import count_referrers
+
+        blockers = count_referrers(conn, self.referrers(), num)
+        if blockers:
+            raise Conflict(
+                f"DocumentReference {num} cannot change patient: it is referenced by {blockers}"
+            )
+
+    def write_children(self, conn: Connection, num: int, body: dict[str, Any]) -> None:
+        """dwh_text (plain text), dwh_document_author rows, phenotype dates kept in step."""
+        row = conn.execute(
+            select(dwh_document.c.patient_num, dwh_document.c.document_date).where(
+                dwh_document.c.document_num == num
+            )
+        ).one()
+        now = utc_now()
+        self.before_delete(conn, num)
+        conn.execute(
+            dwh_text.insert().values(
+                document_num=num,
+                patient_num=row.patient_num,
+                text=parse_content(body).plain_text,
+                update_date=now,
+            )
+        )
+        authors = parse_authors(conn, body)
+        if authors:
+            conn.execute(
+                dwh_document_author.insert(),
+                [
+                    {
+                        "document_num": num,
+                        "author_order": order,
+                        "author_display": author.display,
+                        "org_level": author.org_level,
+                        "org_num": author.org_num,
+                    }
+                    for order, author in enumerate(authors)
+                ],
+            )
+        conn.execute(
+            dwh_enrsem.update()
+            .where(dwh_enrsem.c.document_num == num)
+            .values(document_date=row.document_date)
+        )
+
+    def before_delete(self, conn: Connection, num: int) -> None:
+        conn.execute(dwh_text.delete().where(dwh_text.c.document_num == num))
+        conn.execute(dwh_document_author.delete().where(dwh_document_author.c.document_num == num))
+
+    # --- output ------------------------------------------------------------------------
+
+    def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
+        nums = [row["document_num"] for row in rows]
+        table = dwh_document_author
+        authors: dict[int, list[Any]] = {num: [] for num in nums}
+        query = (
+            select(table)
+            .where(table.c.document_num.in_(nums))
+            .order_by(table.c.document_num, table.c.author_order)
+        )
+        for author in conn.execute(query):
+            authors[author.document_num].append(author)
+        pairs = [(a.org_level, a.org_num) for found in authors.values() for a in found]
+        return {"authors": authors, "org_names": links.organization_names(conn, pairs)}
+
+    def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
+        num = row["document_num"]
+        found = [identifiers.official(num)]
+        if row["id_doc_source"]:
+            found.append(identifiers.usual(row["id_doc_source"]))
+        resource: dict[str, Any] = {
+            "resourceType": "DocumentReference",
+            "id": str(num),
+            "identifier": found,
+            "status": row["status"] or "current",
+        }
+        if row["document_type"]:
+            resource["type"] = {
+                "coding": [{"system": DOCUMENT_TYPE_SYSTEM, "code": row["document_type"]}]
+            }
+        resource["subject"] = reference_dict("Patient", row["patient_num"])
+        resource["date"] = format_datetime(row["document_date"])
+        authors = [self.author_reference(a, related) for a in related["authors"].get(num, [])]
+        if authors:
+            resource["author"] = authors
+        resource["content"] = [{"attachment": attachment(row)}]
+        if row["stay_num"] is not None:
+            resource["context"] = {"encounter": [reference_dict("Encounter", row["stay_num"])]}
+        return resource
+
+    @staticmethod
+    def author_reference(author: Any, related: dict[str, Any]) -> dict[str, Any]:
+        if not author.org_level:
+            return {"display": author.author_display}
+        name = related["org_names"].get((author.org_level, author.org_num))
+        return reference_dict(
+            "Organization", f"{author.org_level}-{author.org_num}", name or author.author_display
+        )

@@ -1,0 +1,213 @@
+"""Encounter: what stays (`dwh_patient_stay`) and movements (`dwh_patient_mvt`) share.
+
+A stay is an Encounter without `partOf` (FHIR id `N`); a movement is an Encounter whose
+`partOf` names its stay (FHIR id `movement-N`). The two kinds live in encounter_stay.py and
+encounter_movement.py; this module holds the mapping they have in common: status, class,
+subject, period, serviceProvider, the usual identifier and the admission/discharge modes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import RowMapping
+
+from codoc_fhir.config import Settings
+from codoc_fhir.fhir import identifiers
+from codoc_fhir.fhir.dates import format_datetime, parse_datetime
+from codoc_fhir.fhir.errors import Duplicate, Invalid, Required
+from codoc_fhir.fhir.references import parse_reference, reference_dict
+from codoc_fhir.fhir.validation import check_code, require
+from codoc_fhir.resources import links
+from codoc_fhir.resources.base import Resource
+
+STATUSES = ("planned", "in-progress", "finished", "cancelled")
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CLASS_DISPLAYS = {
+    "IMP": "inpatient encounter",
+    "AMB": "ambulatory",
+    "EMER": "emergency",
+    "HH": "home health",
+}
+_FHIR_CODE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
+
+
+def check_length(value: str | None, limit: int, field: str) -> str | None:
+    """A text that must fit its warehouse column (400 rather than a database error)."""
+    if value is not None and len(value) > limit:
+        raise Invalid(f"{field} is longer than {limit} characters", expression=[field])
+    return value
+
+
+def class_code(value: Any) -> str:
+    """Encounter.class (a Coding) -> IMP | AMB | EMER | HH."""
+    if not isinstance(value, dict) or not value.get("code"):
+        raise Required("Field 'class.code' is required", expression=["class.code"])
+    system = value.get("system")
+    if system and system != ACT_CODE_SYSTEM:
+        raise Invalid(f"class.system must be {ACT_CODE_SYSTEM}", expression=["class.system"])
+    return check_code(value["code"], tuple(CLASS_DISPLAYS), "class.code")
+
+
+def class_coding(code: str) -> dict[str, str]:
+    return {"system": ACT_CODE_SYSTEM, "code": code, "display": CLASS_DISPLAYS[code]}
+
+
+def parse_period(body: dict[str, Any]) -> tuple[datetime, datetime | None]:
+    """period.start (required) and period.end, which may not come before the start."""
+    start = parse_datetime(require(body, "period", "start"), "period.start")
+    sent_end = body["period"].get("end")
+    end = parse_datetime(sent_end, "period.end") if sent_end else None
+    if end is not None and end < start:
+        raise Invalid(
+            "period.end must not be before period.start", expression=["Encounter.period.end"]
+        )
+    return start, end
+
+
+def mode_code(concept: Any, field: str) -> str | None:
+    """The code of hospitalization.admitSource / dischargeDisposition (or its text)."""
+    if concept is None:
+        return None
+    codings = concept.get("coding") or []
+    code = codings[0].get("code") if codings else None
+    value = code or concept.get("text")
+    if not value:
+        raise Required(f"Field '{field}.coding[0].code' is required", expression=[field])
+    return check_length(str(value), 500, field)
+
+
+def mode_concept(value: str) -> dict[str, Any]:
+    """A stored mode answered as a coding (or as text when it is not a valid FHIR code)."""
+    return {"coding": [{"code": value}]} if _FHIR_CODE.match(value) else {"text": value}
+
+
+def service_provider(conn: Connection, value: Any) -> tuple[str | None, int | None]:
+    """(level, number) of the serviceProvider; a bare `Organization/N` names unit N."""
+    if value is None:
+        return None, None
+    reference = parse_reference(value, "serviceProvider", ("Organization",))
+    if reference.id.isdigit():
+        value = {"reference": f"Organization/unit-{reference.id}"}
+    level, num = links.organization(conn, value, "serviceProvider")
+    return level.name, num
+
+
+class EncounterKind(Resource):
+    """One table of Encounters (stays or movements); subclasses name their columns."""
+
+    fhir_type = "Encounter"
+    identifier_column: ClassVar[str]
+    entry_mode_column: ClassVar[str]
+    exit_mode_column: ClassVar[str]
+    type_column: ClassVar[str]
+    type_values: ClassVar[dict[str, str]]  # class code -> Codoc visit type
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # --- input -------------------------------------------------------------------------
+
+    def common_values(
+        self, conn: Connection, body: dict[str, Any], current: RowMapping | None
+    ) -> dict[str, Any]:
+        """Column values of the fields stays and movements share (not the identifier)."""
+        status = check_code(require(body, "status"), STATUSES, "status")
+        klass = class_code(body.get("class"))
+        patient = links.patient_num(conn, body.get("subject"), "subject")
+        start, end = parse_period(body)
+        org_level, org_num = service_provider(conn, body.get("serviceProvider"))
+        stay = body.get("hospitalization") or {}
+        values = {
+            "patient_num": patient,
+            "status": status,
+            "class_code": klass,
+            self.type_column: self.visit_type(klass, current),
+            "entry_date": start,
+            "out_date": end,
+            "service_org_level": org_level,
+            "service_org_num": org_num,
+            self.entry_mode_column: mode_code(
+                stay.get("admitSource"), "hospitalization.admitSource"
+            ),
+            self.exit_mode_column: mode_code(
+                stay.get("dischargeDisposition"), "hospitalization.dischargeDisposition"
+            ),
+        }
+        return values
+
+    def visit_type(self, klass: str, current: RowMapping | None) -> str:
+        """The Codoc visit type: kept while the class is unchanged, else derived from it."""
+        if current is not None and current["class_code"] == klass and current[self.type_column]:
+            return str(current[self.type_column])
+        return self.type_values[klass]
+
+    def usual_identifier(
+        self, conn: Connection, body: dict[str, Any], patient: int, current: RowMapping | None
+    ) -> str | None:
+        """The usual identifier, unique among this patient's encounters of this kind."""
+        value = check_length(identifiers.single_usual_identifier(body), 300, "identifier")
+        if value is None:
+            return None
+        column = self.table.c[self.identifier_column]
+        query = select(self.key).where(column == value, self.table.c.patient_num == patient)
+        if current is not None:
+            query = query.where(self.key != current[self.key.name])
+        other = conn.execute(query).scalar()
+        if other is not None:
+            raise Duplicate(
+                f"{self.label} with identifier {value} already exists for Patient {patient} "
+                f"(Encounter/{self.fhir_id(other)})",
+                expression=["identifier"],
+            )
+        return value
+
+    # --- output ------------------------------------------------------------------------
+
+    def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
+        pairs = [(row["service_org_level"], row["service_org_num"]) for row in rows]
+        return {"org_names": links.organization_names(conn, pairs)}
+
+    def common_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
+        """The Encounter fields stays and movements share, from a row."""
+        ident = self.fhir_id(row[self.key.name])
+        found = [identifiers.official(ident)]
+        if row[self.identifier_column]:
+            found.append(identifiers.usual(row[self.identifier_column]))
+        resource: dict[str, Any] = {
+            "resourceType": "Encounter",
+            "id": ident,
+            "identifier": found,
+            "status": row["status"] or ("finished" if row["out_date"] else "in-progress"),
+            "class": class_coding(self.answered_class(row)),
+            "subject": reference_dict("Patient", row["patient_num"]),
+            "period": {"start": format_datetime(row["entry_date"])},
+        }
+        if row["out_date"] is not None:
+            resource["period"]["end"] = format_datetime(row["out_date"])
+        hospitalization = {
+            name: mode_concept(row[column])
+            for name, column in (
+                ("admitSource", self.entry_mode_column),
+                ("dischargeDisposition", self.exit_mode_column),
+            )
+            if row[column]
+        }
+        if hospitalization:
+            resource["hospitalization"] = hospitalization
+        if row["service_org_level"] and row["service_org_num"] is not None:
+            resource["serviceProvider"] = links.organization_reference(
+                row["service_org_level"], row["service_org_num"], related["org_names"]
+            )
+        return resource
+
+    def answered_class(self, row: RowMapping) -> str:
+        """The stored class, else the one the Codoc visit type implies, else IMP."""
+        if row["class_code"] in CLASS_DISPLAYS:
+            return str(row["class_code"])
+        by_type = {value: code for code, value in self.type_values.items()}
+        return by_type.get(row[self.type_column], "IMP")

@@ -1,0 +1,1 @@
+"""The SQL of each search parameter type, one module per type."""

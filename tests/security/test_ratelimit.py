@@ -1,0 +1,79 @@
+"""Rate limits: 429 with Retry-After once used up, per address or per token subject,
+exact under concurrent requests (the counters live in the database or in Redis)."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from codoc_fhir.api.ratelimit import DatabaseCounter, Limit, RedisCounter, parse_limit
+from tests.security.tokens import AUTH_ENV, bearer, hs256
+
+METADATA = "/v4.3.0/metadata"
+
+
+def test_sixth_anonymous_request_is_throttled(make_client):
+    client = make_client(CODOC_RATE_LIMIT_ANONYMOUS="5/hour")
+    answers = [client.get(METADATA) for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert answers[-1].headers["x-ratelimit-remaining"] == "0"
+    throttled = client.get(METADATA)
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["retry-after"]) <= 3600
+    assert throttled.json()["issue"][0]["code"] == "throttled"
+
+
+def test_authenticated_requests_count_per_subject(make_client):
+    client = make_client(
+        CODOC_RATE_LIMIT_ANONYMOUS="2/hour", CODOC_RATE_LIMIT_AUTHENTICATED="3/minute", **AUTH_ENV
+    )
+    alice, bob = bearer(hs256(sub="alice")), bearer(hs256(sub="bob"))
+    assert [client.get(METADATA, headers=alice).status_code for _ in range(4)] == [200] * 3 + [429]
+    assert client.get(METADATA, headers=bob).status_code == 200
+    retry = client.get(METADATA, headers=alice).headers["retry-after"]
+    assert 0 < int(retry) <= 60
+
+
+def test_off_disables_the_limit(make_client):
+    client = make_client(CODOC_RATE_LIMIT_ANONYMOUS="off")
+    assert all(client.get(METADATA).status_code == 200 for _ in range(20))
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("100/hour", Limit(100, 3600)),
+        ("5/minute", Limit(5, 60)),
+        ("2/second", Limit(2, 1)),
+        (" 10 / hours ", Limit(10, 3600)),
+        ("off", None),
+    ],
+)
+def test_limit_syntax(text, expected):
+    assert parse_limit(text) == expected
+
+
+def test_bad_limit_syntax_is_refused():
+    with pytest.raises(ValueError, match="N/second"):
+        parse_limit("100 per day")
+
+
+def _hammer(counter, key: str, hits: int = 200) -> list[int]:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return sorted(pool.map(lambda _: counter.hit(key, 0, 3600), range(hits)))
+
+
+def test_database_counter_is_exact_under_concurrency(engine):
+    counts = _hammer(DatabaseCounter(engine), f"test:{uuid.uuid4().hex}")
+    assert counts == list(range(1, 201))
+
+
+def test_redis_counter_is_exact_under_concurrency():
+    counter = RedisCounter("redis://127.0.0.1:6379/0", prefix=f"codoc-test:{uuid.uuid4().hex}:")
+    try:
+        counter.client.ping()
+    except Exception as error:  # pragma: no cover - depends on the machine
+        pytest.skip(f"no Redis at 127.0.0.1:6379 ({error})")
+    assert _hammer(counter, "k") == list(range(1, 201))
