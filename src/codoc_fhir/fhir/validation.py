@@ -28,6 +28,8 @@ def parse_json_body(raw: bytes) -> Any:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise Invalid(f"Invalid JSON: {error.msg}") from None
+    if b"\\u0000" in raw:
+        raise Invalid("Strings must not contain NUL characters (\\u0000)")
     if _depth(data) > MAX_JSON_DEPTH:
         raise Invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return data
@@ -118,3 +120,10 @@ def check_code(value: Any, allowed: tuple[str, ...], field: str) -> str:
             f"Invalid {field} {value!r}. Must be one of: {', '.join(allowed)}", expression=[field]
         )
     return str(value)
+
+
+def check_length(value: Any, limit: int, field: str) -> Any:
+    """`value` unchanged, or a 400 when it is a string too long for its warehouse column."""
+    if isinstance(value, str) and len(value) > limit:
+        raise Invalid(f"{field} is longer than {limit} characters", expression=[field])
+    return value

@@ -9,7 +9,8 @@ from sqlalchemy import Connection, select
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import Invalid, Required
-from codoc_fhir.warehouse.schema import dwh_thesaurus, dwh_thesaurus_data
+from codoc_fhir.resources.base import Referrer
+from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus, dwh_thesaurus_data
 
 CODESYSTEM_URL_PREFIX = "urn:codoc:fhir:codesystem:"
 
@@ -136,3 +137,13 @@ def fact_resource_name(settings: Any, thesaurus_code: str) -> str:
         settings.thesaurus_observation: "Observation",
     }
     return bound.get(thesaurus_code, "Data")
+
+
+def fact_referrer(settings: Any, column: str) -> Referrer:
+    """dwh_data rows pointing at a resource through `column`, named by their thesaurus."""
+    return Referrer(
+        dwh_data,
+        column,
+        lambda code: fact_resource_name(settings, code),
+        group_by="thesaurus_code",
+    )

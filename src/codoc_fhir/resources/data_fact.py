@@ -16,6 +16,7 @@ from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.fhir.references import reference_dict
+from codoc_fhir.fhir.validation import check_length
 from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.base import Resource, SearchParam
 from codoc_fhir.search.declare import data_fact_params
@@ -55,7 +56,7 @@ class DataFactResource(Resource):
             "stay_num": links.stay_num(conn, encounter, "encounter", patient)
             if encounter
             else None,
-            "id_data_source": _checked_length(
+            "id_data_source": check_length(
                 identifiers.single_usual_identifier(body), 300, "identifier"
             ),
         }
@@ -109,12 +110,6 @@ class DataFactResource(Resource):
                 ref = links.organization_reference(level, row[f"{level}_num"], related["org_names"])
                 actors.append((level, ref))
         return actors
-
-
-def _checked_length(value: str | None, limit: int, field: str) -> str | None:
-    if value is not None and len(value) > limit:
-        raise Invalid(f"{field} is longer than {limit} characters", expression=[field])
-    return value
 
 
 def performer_function(level: str) -> dict[str, Any]:

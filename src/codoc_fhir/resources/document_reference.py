@@ -25,12 +25,11 @@ from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_datetime, parse_datetime, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, ReferenceNotFound, Required
 from codoc_fhir.fhir.references import parse_reference, reference_dict
-from codoc_fhir.fhir.validation import check_code, require
-from codoc_fhir.resources import links
+from codoc_fhir.fhir.validation import check_code, check_length, require
+from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.base import Referrer, Resource
 from codoc_fhir.search import catalog
 from codoc_fhir.warehouse.schema import (
-    dwh_data,
     dwh_document,
     dwh_document_author,
     dwh_enrsem,
@@ -51,9 +50,7 @@ def text_value(value: Any, field: str, max_length: int) -> str:
         raise Invalid(f"{field} must be a string", expression=[field])
     if "\x00" in value:
         raise Invalid(f"{field} must not contain NUL characters", expression=[field])
-    if len(value) > max_length:
-        raise Invalid(f"{field} is longer than {max_length} characters", expression=[field])
-    return value
+    return str(check_length(value, max_length, field))
 
 
 # --- attachment content ----------------------------------------------------------------
@@ -278,12 +275,6 @@ class DocumentReference(Resource):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.data_labels = {
-            settings.thesaurus_procedure: "Procedure",
-            settings.thesaurus_medication: "MedicationRequest",
-            settings.thesaurus_diagnostic: "DiagnosticReport",
-            settings.thesaurus_observation: "Observation",
-        }
 
     def validate(self, body: Any) -> dict[str, Any]:
         """The documented base64 message comes before the generic model check."""
@@ -298,11 +289,8 @@ class DocumentReference(Resource):
     def referrers(self) -> Sequence[Referrer]:
         return (
             Referrer(dwh_enrsem, "document_num", "Observation"),
-            Referrer(dwh_data, "document_num", self.data_label, group_by="thesaurus_code"),
+            concepts.fact_referrer(self.settings, "document_num"),
         )
-
-    def data_label(self, thesaurus_code: Any) -> str:
-        return self.data_labels.get(thesaurus_code, f"Data ({thesaurus_code})")
 
     # --- input -------------------------------------------------------------------------
 

@@ -21,9 +21,10 @@ from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_date, parse_date, parse_datetime
 from codoc_fhir.fhir.errors import Duplicate, Invalid, Required
 from codoc_fhir.fhir.references import parse_reference
-from codoc_fhir.fhir.validation import require
+from codoc_fhir.fhir.validation import check_length, require
 from codoc_fhir.resources import links
 from codoc_fhir.resources.base import Referrer, Resource
+from codoc_fhir.resources.concepts import fact_referrer
 from codoc_fhir.resources.data_fact import ORG_LEVEL_SYSTEM as LEVEL_SYSTEM
 from codoc_fhir.resources.links import ORG_LEVELS, OrgLevel
 from codoc_fhir.resources.organization_queries import (
@@ -33,7 +34,6 @@ from codoc_fhir.resources.organization_queries import (
     activity_counts,
     child_counts,
 )
-from codoc_fhir.resources.patient import bounded, fact_referrer
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_document_author,
@@ -111,10 +111,10 @@ class OrganizationKind(Resource):
             raise Required(
                 "Field 'identifier' is required: the organization code", expression=["identifier"]
             )
-        bounded(code, CODE_LENGTH[level], "identifier[0].value")
+        check_length(code, CODE_LENGTH[level], "identifier[0].value")
         values = {
             self.level.code_column: code,
-            self.level.name_column: bounded(require(body, "name"), 400, "name"),
+            self.level.name_column: check_length(require(body, "name"), 400, "name"),
         }
         values.update(self.parent_values(conn, body.get("partOf")))
         values.update(self.period_values(body.get("extension") or []))

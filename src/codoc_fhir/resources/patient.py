@@ -27,9 +27,10 @@ from codoc_fhir.fhir.dates import (
 )
 from codoc_fhir.fhir.errors import Duplicate, Invalid, Required
 from codoc_fhir.fhir.references import reference_dict
-from codoc_fhir.fhir.validation import check_code, require, validate_resource
+from codoc_fhir.fhir.validation import check_code, check_length, require, validate_resource
 from codoc_fhir.resources import links
 from codoc_fhir.resources.base import Referrer, Resource
+from codoc_fhir.resources.concepts import fact_referrer
 from codoc_fhir.resources.patient_search import (
     DEATH_CODE,
     GENDER_TO_SEX,
@@ -37,7 +38,6 @@ from codoc_fhir.resources.patient_search import (
     SEX_TO_GENDER,
 )
 from codoc_fhir.warehouse.schema import (
-    dwh_data,
     dwh_document,
     dwh_enrsem,
     dwh_patient,
@@ -50,33 +50,10 @@ from codoc_fhir.warehouse.schema import (
 DEFAULT_IDENTIFIER_SYSTEM = "HIS"
 MAX_MERGE_CHAIN = 1000
 
-# dwh_data rows are named after the resource their thesaurus is bound to.
-FACT_RESOURCES = {
-    "thesaurus_procedure": "Procedure",
-    "thesaurus_medication": "MedicationRequest",
-    "thesaurus_diagnostic": "DiagnosticReport",
-    "thesaurus_observation": "Observation",
-}
-
-
-def bounded(value: Any, limit: int, field: str) -> Any:
-    """`value` unchanged, or a 400 when it does not fit its warehouse column."""
-    if isinstance(value, str) and len(value) > limit:
-        raise Invalid(f"{field} is longer than {limit} characters", expression=[field])
-    return value
-
 
 def clipped(value: Any, limit: int) -> str | None:
     """A copy for a convenience column: cut to the column's size (the JSON keeps it whole)."""
     return value[:limit] if isinstance(value, str) and value else None
-
-
-def fact_referrer(settings: Settings, column: str) -> Referrer:
-    """dwh_data rows pointing at a resource through `column`, named by their thesaurus."""
-    names = {getattr(settings, setting): name for setting, name in FACT_RESOURCES.items()}
-    return Referrer(
-        dwh_data, column, lambda code: names.get(code, "Data"), group_by="thesaurus_code"
-    )
 
 
 class Patient(Resource):
@@ -227,8 +204,8 @@ def ipp_list(body: dict[str, Any]) -> list[tuple[str, str]]:
     for position, (system, value) in enumerate(identifiers.usual_identifiers(body)):
         field = f"identifier[{position}]"
         pair = (
-            bounded(system or DEFAULT_IDENTIFIER_SYSTEM, 40, f"{field}.system"),
-            bounded(value, 100, f"{field}.value"),
+            check_length(system or DEFAULT_IDENTIFIER_SYSTEM, 40, f"{field}.system"),
+            check_length(value, 100, f"{field}.value"),
         )
         if pair not in found:
             found.append(pair)
@@ -246,9 +223,9 @@ def name_values(names: list[dict[str, Any]]) -> dict[str, Any]:
     maiden = next((name for name in names if name.get("use") == "maiden"), None) or {}
     given = " ".join(part for part in main.get("given") or [] if part) or None
     return {
-        "lastname": bounded(main.get("family"), 120, "name[0].family"),
-        "firstname": bounded(given, 120, "name[0].given"),
-        "maiden_name": bounded(maiden.get("family"), 120, "name.family (maiden)"),
+        "lastname": check_length(main.get("family"), 120, "name[0].family"),
+        "firstname": check_length(given, 120, "name[0].given"),
+        "maiden_name": check_length(maiden.get("family"), 120, "name.family (maiden)"),
     }
 
 

@@ -138,12 +138,16 @@ def _boundary(row: RowMapping, request: SearchRequest, backwards: bool) -> str:
     return cursors.encode(cursor)
 
 
+# typed loosely: mypy 2.4 crashes expanding union_all's variadic generic signature
+_union_all: Any = union_all
+
+
 def run_search(conn: Connection, scope: SearchScope, request: SearchRequest, registry: Any) -> Any:
     """The page of matches (and includes) of `request`, with its total and cursors."""
     branches = _branches(scope, request)
     if not branches:
         return SearchResult(total=None if request.total == "none" else 0)
-    sub = (branches[0] if len(branches) == 1 else union_all(*branches)).subquery("matches")
+    sub = (branches[0] if len(branches) == 1 else _union_all(*branches)).subquery("matches")
     total = None
     if request.total != "none" or request.summary_count:
         total = conn.execute(select(func.count()).select_from(sub)).scalar_one()
