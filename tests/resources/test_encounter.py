@@ -422,7 +422,7 @@ BAD_STAYS = [
         _with(DOC_STAY, serviceProvider={"reference": "Organization/42"}),
         400,
         "not-found",
-        "Unit with ID 42 does not exist",
+        "Organization with ID 42 does not exist",
     ),
     (
         _with(DOC_STAY, serviceProvider={"reference": "Organization/ward-1"}),

@@ -418,8 +418,8 @@ def _without(field: str) -> dict:
         ),
         (
             dict(QUICKSTART_PATIENT, managingOrganization={"reference": "Organization/999"}),
-            "invalid",
-            "999",
+            "not-found",
+            "Organization with ID 999 does not exist",
         ),
         (
             dict(QUICKSTART_PATIENT, managingOrganization={"reference": "Patient/1"}),

@@ -18,11 +18,10 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.errors import Duplicate, Invalid, NotFound, Required
-from codoc_fhir.fhir.validation import require
+from codoc_fhir.fhir.validation import check_length, require
 from codoc_fhir.resources import codesystem_concepts as concept_rows
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.concepts import CODESYSTEM_URL_PREFIX, codesystem_url
-from codoc_fhir.resources.encounter import check_length
 from codoc_fhir.search import catalog
 from codoc_fhir.warehouse.schema import dwh_thesaurus, dwh_thesaurus_data
 

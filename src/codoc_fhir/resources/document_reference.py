@@ -23,8 +23,8 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_datetime, parse_datetime, utc_now
-from codoc_fhir.fhir.errors import Conflict, Invalid, ReferenceNotFound, Required
-from codoc_fhir.fhir.references import parse_reference, reference_dict
+from codoc_fhir.fhir.errors import Conflict, Invalid, Required
+from codoc_fhir.fhir.references import reference_dict
 from codoc_fhir.fhir.validation import check_code, check_length, require
 from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.base import Referrer, Resource
@@ -211,13 +211,6 @@ def parse_author(conn: Connection, value: Any, field: str) -> Author:
                 f"Field '{field}.display' or '{field}.reference' is required", expression=[field]
             )
         return Author(display)
-    ident = parse_reference(value, field, ("Organization",)).id
-    if ident.isdigit():
-        raise ReferenceNotFound(
-            f"Organization with ID {ident} does not exist "
-            "(Organization ids are instance-N, site-N, department-N or unit-N)",
-            expression=[field],
-        )
     level, num = links.organization(conn, value, field)
     return Author(display, level.name, num)
 

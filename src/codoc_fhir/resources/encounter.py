@@ -20,8 +20,8 @@ from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_datetime, parse_datetime
 from codoc_fhir.fhir.errors import Duplicate, Invalid, Required
-from codoc_fhir.fhir.references import parse_reference, reference_dict
-from codoc_fhir.fhir.validation import check_code, require
+from codoc_fhir.fhir.references import reference_dict
+from codoc_fhir.fhir.validation import check_code, check_length, require
 from codoc_fhir.resources import links
 from codoc_fhir.resources.base import Resource
 
@@ -34,13 +34,6 @@ CLASS_DISPLAYS = {
     "HH": "home health",
 }
 _FHIR_CODE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
-
-
-def check_length(value: str | None, limit: int, field: str) -> str | None:
-    """A text that must fit its warehouse column (400 rather than a database error)."""
-    if value is not None and len(value) > limit:
-        raise Invalid(f"{field} is longer than {limit} characters", expression=[field])
-    return value
 
 
 def class_code(value: Any) -> str:
@@ -90,9 +83,6 @@ def service_provider(conn: Connection, value: Any) -> tuple[str | None, int | No
     """(level, number) of the serviceProvider; a bare `Organization/N` names unit N."""
     if value is None:
         return None, None
-    reference = parse_reference(value, "serviceProvider", ("Organization",))
-    if reference.id.isdigit():
-        value = {"reference": f"Organization/unit-{reference.id}"}
     level, num = links.organization(conn, value, "serviceProvider")
     return level.name, num
 

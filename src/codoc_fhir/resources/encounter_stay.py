@@ -14,7 +14,6 @@ from codoc_fhir.resources.base import Referrer, count_referrers
 from codoc_fhir.resources.encounter import EncounterKind
 from codoc_fhir.search import catalog
 from codoc_fhir.warehouse.schema import (
-    dwh_data,
     dwh_document,
     dwh_patient_data,
     dwh_patient_mvt,
@@ -67,14 +66,10 @@ class EncounterStay(EncounterKind):
     def referrers(self) -> Sequence[Referrer]:
         return (
             Referrer(dwh_patient_mvt, "stay_num", "Movement"),
-            Referrer(dwh_data, "stay_num", self.data_resource_name, group_by="thesaurus_code"),
+            concepts.fact_referrer(self.settings, "stay_num"),
             Referrer(dwh_document, "stay_num", "DocumentReference"),
             Referrer(dwh_patient_data, "stay_num", "Observation"),
         )
-
-    def data_resource_name(self, thesaurus_code: Any) -> str:
-        """The FHIR resource a `dwh_data` row is served as, from its thesaurus."""
-        return concepts.fact_resource_name(self.settings, thesaurus_code)
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         return self.common_fhir(row, related)

@@ -77,6 +77,9 @@ ORG_LEVELS: dict[str, OrgLevel] = {
 }
 
 
+_LEVEL_ORDER = ("unit", "department", "site", "instance")
+
+
 def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
     return conn.execute(select(table.c[key]).where(table.c[key] == num)).first() is not None
 
@@ -147,9 +150,23 @@ def parse_org_id(ident: str, field: str) -> tuple[OrgLevel, int]:
 def organization(
     conn: Connection, value: Any, field: str, levels: Iterable[str] = tuple(ORG_LEVELS)
 ) -> tuple[OrgLevel, int]:
-    """The organisation an `Organization/<level>-N` reference names, of an allowed level."""
-    level, num = parse_org_id(parse_reference(value, field, ("Organization",)).id, field)
+    """The organisation an `Organization/<level>-N` reference names, of an allowed level.
+
+    A bare `Organization/N` (as some Codoc pages write) names level N of the most specific
+    allowed level (a unit where units are allowed).
+    """
     allowed = tuple(levels)
+    ident = parse_reference(value, field, ("Organization",)).id
+    if ident.isdigit() and len(ident) <= 18:
+        level = ORG_LEVELS[min(allowed, key=_LEVEL_ORDER.index)]
+        if not _exists(conn, level.table, level.key, int(ident)):
+            raise ReferenceNotFound(
+                f"Organization with ID {ident} does not exist (a bare number names "
+                f"{level.name}-{ident}; ids are instance-N, site-N, department-N or unit-N)",
+                expression=[field],
+            )
+        return level, int(ident)
+    level, num = parse_org_id(ident, field)
     if level.name not in allowed:
         raise Invalid(
             f"{field} must be an Organization of level {' or '.join(allowed)}, got {level.name}",
