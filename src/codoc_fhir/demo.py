@@ -5,6 +5,7 @@ Idempotent: nothing is loaded when the warehouse already holds patients.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,6 +27,12 @@ def _org(code: str, name: str, level: str, parent: str | None = None) -> dict[st
         body["partOf"] = {"reference": f"Organization/{parent}"}
     return body
 
+
+DISCHARGE_SUMMARY = (
+    "<h1>Discharge summary</h1><p>Admitted for acute <b>heart failure</b>; echocardiography "
+    "shows an LVEF of 55%. No family history of heart failure. Discharged home on "
+    "bisoprolol.</p>"
+)
 
 DEMO: list[dict[str, Any]] = [
     _org("HOSP001", "Paris University Hospital", "prov"),
@@ -135,6 +142,39 @@ DEMO: list[dict[str, Any]] = [
         "effectiveDateTime": "2024-01-15T14:00:00Z",
         "conclusion": "LVEF 55%, no valve disease.",
         "performer": [{"reference": "Organization/department-1"}],
+    },
+    {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "subject": {"reference": "Patient/1"},
+        "date": "2024-01-20T10:00:00Z",
+        "context": {"encounter": [{"reference": "Encounter/1"}]},
+        "author": [
+            {"display": "Dr. Bernard"},
+            {"reference": "Organization/department-1"},
+        ],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/html",
+                    "title": "Discharge summary",
+                    "data": base64.b64encode(DISCHARGE_SUMMARY.encode()).decode(),
+                }
+            }
+        ],
+    },
+    {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"code": "C0018802", "display": "Congestive heart failure"}]},
+        "subject": {"reference": "Patient/1"},
+        "derivedFrom": [{"reference": "DocumentReference/1"}],
+        "valueString": "heart failure",
+        "component": [
+            {"code": {"coding": [{"code": "phenotype"}]}, "valueInteger": 1},
+            {"code": {"coding": [{"code": "semantic_type"}]}, "valueString": "Disease"},
+            {"code": {"coding": [{"code": "count_concept"}]}, "valueInteger": 2},
+        ],
     },
 ]
 

@@ -87,8 +87,10 @@ def test_demo_data_serves_each_kind(client, database_url):
     from tests.conftest import make_settings
 
     assert load_demo(make_settings(database_url)).startswith("demo data loaded")
-    for type_name in ("MedicationRequest", "DiagnosticReport"):
+    for type_name in ("MedicationRequest", "DiagnosticReport", "DocumentReference", "Procedure"):
         assert client.get(f"/v4.3.0/{type_name}?patient=Patient/1").json()["total"] == 1
     bundle = client.get("/v4.3.0/Observation?patient=Patient/1&code=GLU,29463-7").json()
     ids = sorted(entry["resource"]["id"] for entry in bundle["entry"])
     assert len(ids) == 2 and ids[1].startswith("patient-data-")
+    phenotype = client.get("/v4.3.0/observation/phenotype/1/").json()
+    assert phenotype["derivedFrom"] == [{"reference": "DocumentReference/1"}]
