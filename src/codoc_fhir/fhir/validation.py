@@ -127,3 +127,12 @@ def check_length(value: Any, limit: int, field: str) -> Any:
     if isinstance(value, str) and len(value) > limit:
         raise Invalid(f"{field} is longer than {limit} characters", expression=[field])
     return value
+
+
+def text_value(value: Any, field: str, max_length: int) -> str:
+    """A string to store in a column of `max_length` characters (400 otherwise)."""
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a string", expression=[field])
+    if "\x00" in value:
+        raise Invalid(f"{field} must not contain NUL characters", expression=[field])
+    return str(check_length(value, max_length, field))

@@ -17,19 +17,10 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.fhir.errors import Invalid
-from codoc_fhir.fhir.validation import check_length, require
+from codoc_fhir.fhir.validation import require, text_value
 
 CONTENT_TYPES = ("text/html", "text/plain")
 INVALID_BASE64 = "Invalid Base64 encoding in attachment.data"
-
-
-def text_value(value: Any, field: str, max_length: int) -> str:
-    """A string to store in a column of `max_length` characters (400 otherwise)."""
-    if not isinstance(value, str):
-        raise Invalid(f"{field} must be a string", expression=[field])
-    if "\x00" in value:
-        raise Invalid(f"{field} must not contain NUL characters", expression=[field])
-    return str(check_length(value, max_length, field))
 
 
 @dataclass(frozen=True)

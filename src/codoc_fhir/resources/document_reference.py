@@ -20,13 +20,12 @@ from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_datetime, parse_datetime, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, Required
 from codoc_fhir.fhir.references import reference_dict
-from codoc_fhir.fhir.validation import check_code, require
+from codoc_fhir.fhir.validation import check_code, require, text_value
 from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.attachments import (
     attachment,
     decode_base64,
     parse_content,
-    text_value,
 )
 from codoc_fhir.resources.base import Referrer, Resource
 from codoc_fhir.search import catalog

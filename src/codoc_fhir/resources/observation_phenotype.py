@@ -21,9 +21,8 @@ from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_datetime
 from codoc_fhir.fhir.errors import Invalid, Required
 from codoc_fhir.fhir.references import reference_dict
-from codoc_fhir.fhir.validation import check_code, require
+from codoc_fhir.fhir.validation import check_code, require, text_value
 from codoc_fhir.resources import concepts, links
-from codoc_fhir.resources.attachments import text_value
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search import catalog
 from codoc_fhir.warehouse.schema import dwh_enrsem
