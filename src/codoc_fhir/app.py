@@ -68,7 +68,11 @@ def install_security(
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     verifier = TokenVerifier(settings) if settings.auth_enabled else None
     app.add_middleware(AuthMiddleware, verifier=verifier)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        transaction_bytes=settings.max_transaction_bytes,
+    )
     if writer is not None:
         app.add_middleware(AccessLogMiddleware, writer=writer)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]

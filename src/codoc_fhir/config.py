@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_TRANSACTION_BYTES = 100 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     jwt_audience: str | None = Field(None, validation_alias="CODOC_JWT_AUDIENCE")
     cors_origins: str = Field("", validation_alias="CODOC_CORS_ORIGINS")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, validation_alias="CODOC_MAX_BODY_BYTES")
+    max_transaction_bytes: int = Field(
+        DEFAULT_MAX_TRANSACTION_BYTES, validation_alias="CODOC_MAX_TRANSACTION_BYTES"
+    )
     redis_url: str | None = Field(None, validation_alias="CODOC_REDIS_URL")
     access_log: bool = Field(True, validation_alias="CODOC_ACCESS_LOG")
 

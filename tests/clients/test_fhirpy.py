@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fhirpy import SyncFHIRClient
-from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
+from fhirpy.base.exceptions import MultipleResourcesFound, OperationOutcome, ResourceNotFound
 from sqlalchemy import Engine, func, select
 
 from codoc_fhir.warehouse.schema import dwh_data, dwh_patient
@@ -112,3 +112,16 @@ def test_errors_reach_the_client_as_operation_outcomes(
         assert conn.scalar(select(func.count()).select_from(dwh_data)) == 0
     with pytest.raises(ResourceNotFound):
         fhir.reference("Procedure", "42").to_resource()
+
+
+def test_conditional_create_with_search_params(fhir: SyncFHIRClient, engine: Engine) -> None:
+    first = fhir.resource("Patient", **patient_body("IPP7")).create(identifier="HIS|IPP7")
+    assert first.id == "1"
+    again = fhir.resource("Patient", **patient_body("IPP7")).create(identifier="HIS|IPP7")
+    assert again.id == "1"
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(dwh_patient)) == 1
+    fhir.resource("Patient", **patient_body("IPP8")).save()
+    other = patient_body("IPP9")
+    with pytest.raises(MultipleResourcesFound):
+        fhir.resource("Patient", **other).create(family="Smith")  # two Smiths: 412

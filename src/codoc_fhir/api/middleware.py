@@ -31,21 +31,37 @@ async def _send_outcome(send: Any, status: int, code: str, diagnostics: str) -> 
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+    """413 for bodies over the limit, whether announced by Content-Length or streamed.
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    Transaction and batch Bundles (POST on the base URL) have their own, larger limit.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        transaction_bytes: int | None = None,
+        transaction_path: str = "/v4.3.0",
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.transaction_bytes = transaction_bytes
+        self.transaction_path = transaction_path
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        posts_bundle = scope.get("method") == "POST"
+        if posts_bundle and scope.get("path", "").rstrip("/") == self.transaction_path:
+            limit = self.transaction_bytes or limit
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Any, send: Any, limit: int) -> None:
         announced = dict(scope["headers"]).get(b"content-length")
-        if announced is not None and (not announced.isdigit() or int(announced) > self.max_bytes):
-            await _send_outcome(
-                send, 413, "too-costly", f"Request body larger than {self.max_bytes} bytes"
-            )
+        if announced is not None and (not announced.isdigit() or int(announced) > limit):
+            await _send_outcome(send, 413, "too-costly", f"Request body larger than {limit} bytes")
             return
         received = 0
         too_large = False
@@ -55,7 +71,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     too_large = True
                     raise _BodyTooLarge()
             return message
@@ -63,9 +79,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await _send_outcome(
-                send, 413, "too-costly", f"Request body larger than {self.max_bytes} bytes"
-            )
+            await _send_outcome(send, 413, "too-costly", f"Request body larger than {limit} bytes")
 
 
 class _BodyTooLarge(Exception):

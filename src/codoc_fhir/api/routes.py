@@ -7,7 +7,7 @@ Every FHIR type answers on its Codoc path (`/v4.3.0/procedure/12/`) and its stan
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +19,15 @@ from starlette.responses import Response
 
 from codoc_fhir import FHIR_VERSION
 from codoc_fhir.api.auth import authorize, check_patient
+from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.fhir.errors import NotFound, NotImplementedYet, UnsupportedMediaType
+from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.resources.base import Resource
-from codoc_fhir.resources.registry import FhirType, Registry
+from codoc_fhir.resources.registry import FhirType, Registry, resolve_bare_number
 
 BASE = f"/v{FHIR_VERSION}"
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -110,20 +111,35 @@ def answer_resource(request: Request, resource: dict[str, Any], status: int = 20
 KindResolver = Callable[[Connection, str], tuple[Resource, int]]
 
 
-def _create(server: Server, pick_kind: Callable[[Any], Resource]) -> Endpoint:
+def _create(
+    server: Server, pick_kind: Callable[[Any], Resource], kinds: Sequence[Resource]
+) -> Endpoint:
+    """Create; conditional (If-None-Exist header or query string) on the `kinds` of the path."""
+
     async def create(request: Request) -> Response:
         body, _ = await read_body(request)
         kind = pick_kind(body)
+        condition = condition_pairs(
+            request.headers.get("if-none-exist") or request.url.query or None
+        )
 
-        def work(conn: Connection) -> dict[str, Any]:
-            resource = kind.create(conn, body)
+        def work(conn: Connection) -> tuple[dict[str, Any], int]:
+            resource, status = create_unless_exists(
+                conn,
+                kinds,
+                kind,
+                body,
+                condition,
+                known_types=list(server.registry.types),
+                patient=getattr(request.state, "patient_restriction", None),
+            )
             num = kind.parse_fhir_id(str(resource["id"]))
-            if num is not None:
+            if num is not None and status == 201:
                 check_patient(request, conn, kind, num, write=True, created=True)
-            return resource
+            return resource, status
 
-        resource = await run_in_threadpool(server.run_write, work)
-        return answer_resource(request, resource, 201)
+        resource, status = await run_in_threadpool(server.run_write, work)
+        return answer_resource(request, resource, status)
 
     return create
 
@@ -266,13 +282,9 @@ def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
     path = f"{BASE}/{kind.codoc_path}"
 
     def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        # The bare number only: `/encounter/stay/movement-1` must not reach a movement.
-        num = kind.parse_fhir_id(kind.id_prefix + ident) if ident.isdigit() else None
-        if num is None:
-            raise NotFound(f"{kind.fhir_type} with ID {kind.id_prefix}{ident} does not exist")
-        return kind, num
+        return kind, resolve_bare_number(kind, ident)
 
-    _add(app, path, _create(server, lambda body: kind), "POST", kind.fhir_type, True)
+    _add(app, path, _create(server, lambda body: kind, [kind]), "POST", kind.fhir_type, True)
     _instance_routes(app, server, path, resolve, kind.fhir_type, True)
 
 
@@ -280,7 +292,8 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
     standard = f"{BASE}/{fhir_type.name}"
     codoc = f"{BASE}/{fhir_type.codoc_path}"
     for path, show in ((codoc, True), (standard, False)):
-        _add(app, path, _create(server, fhir_type.kind_for_create), "POST", fhir_type.name, show)
+        create = _create(server, fhir_type.kind_for_create, fhir_type.kinds)
+        _add(app, path, create, "POST", fhir_type.name, show)
     _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
     _instance_routes(
         app,
@@ -294,6 +307,7 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
 
 def install_routes(app: FastAPI, server: Server) -> None:
     """Every route of the server, from the registry; sub-paths first so they win."""
+    from codoc_fhir.api.bundles import install_bundle_routes
     from codoc_fhir.fhir.capability import capability_statement
 
     statement = capability_statement(server.registry, server.settings)
@@ -303,6 +317,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
         return fhir_response(request, answer)
 
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
+    install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win

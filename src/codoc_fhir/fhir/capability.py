@@ -46,7 +46,7 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
         "versioning": "versioned-update",
         "readHistory": False,
         "updateCreate": False,
-        "conditionalCreate": False,
+        "conditionalCreate": True,
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
     }
@@ -79,6 +79,7 @@ def capability_statement(registry: Registry, settings: Settings) -> dict[str, An
             {
                 "mode": "server",
                 "resource": [_resource_entry(registry, fhir_type) for fhir_type in registry],
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
         ],
     }

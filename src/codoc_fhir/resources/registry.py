@@ -80,6 +80,42 @@ class FhirType:
         raise Invalid(f"This body does not describe any kind of {self.name} served here")
 
 
+def resolve_bare_number(kind: Resource, ident: str) -> int:
+    """The row a Codoc sub-path (`encounter/movement/3`) names: the bare number only, so
+    that `encounter/movement/movement-1` reaches nothing."""
+    num = kind.parse_fhir_id(kind.id_prefix + ident) if ident.isdigit() else None
+    if num is None:
+        raise NotFound(f"{kind.fhir_type} with ID {kind.id_prefix}{ident} does not exist")
+    return num
+
+
+@dataclass(frozen=True)
+class Address:
+    """What a relative URL (`Patient`, `patient/1`, `encounter/movement/3`) names: the kinds
+    created or searched there and, for an instance URL, the key of one row."""
+
+    fhir_type: FhirType
+    kinds: tuple[Resource, ...]
+    key: str | None = None
+    codoc: bool = False  # a Codoc path: keys as the Codoc routes read them
+    sub_path: bool = False  # a kind's own Codoc path: keys are bare numbers
+
+    def kind_for_create(self, body: Any) -> Resource:
+        if self.sub_path:
+            return self.kinds[0]
+        return self.fhir_type.kind_for_create(body)
+
+    def resolve(self, conn: Connection) -> tuple[Resource, int]:
+        """The kind and primary key of the instance named (404 when none)."""
+        if self.key is None:
+            raise Invalid(f"{self.fhir_type.name} needs an id here")
+        if self.sub_path:
+            return self.kinds[0], resolve_bare_number(self.kinds[0], self.key)
+        if self.codoc:
+            return self.fhir_type.resolve_codoc_key(conn, self.key)
+        return self.fhir_type.resolve_id(self.key)
+
+
 class Registry:
     """All FHIR types served, by name, plus the Codoc sub-paths of particular kinds."""
 
@@ -98,6 +134,22 @@ class Registry:
     def sub_paths(self) -> list[Resource]:
         """Kinds with a Codoc path of their own (`encounter/movement`), taking bare numbers."""
         return [kind for kind in self.kinds() if kind.codoc_path != kind.fhir_type.lower()]
+
+    def address(self, path: str) -> Address:
+        """What a relative URL names, as the routes read it (404 for no such path)."""
+        parts = [part for part in path.split("?", 1)[0].strip("/").split("/") if part]
+        for kind in self.sub_paths():
+            depth = kind.codoc_path.count("/") + 1
+            if "/".join(parts[:depth]) == kind.codoc_path and len(parts) in (depth, depth + 1):
+                key = parts[depth] if len(parts) > depth else None
+                return Address(self.types[kind.fhir_type], (kind,), key, True, True)
+        if parts and len(parts) <= 2:
+            for fhir_type in self:
+                if parts[0] in (fhir_type.name, fhir_type.codoc_path):
+                    key = parts[1] if len(parts) == 2 else None
+                    codoc = parts[0] == fhir_type.codoc_path
+                    return Address(fhir_type, tuple(fhir_type.kinds), key, codoc)
+        raise NotFound(f"No FHIR endpoint at {path!r}")
 
 
 def build_registry(settings: Settings) -> Registry:

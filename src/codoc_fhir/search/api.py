@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,7 +41,34 @@ def search_bundle(
     compartment: int | None = None,
 ) -> dict[str, Any]:
     """Parse, run and answer a search in a read connection (call it in the threadpool)."""
-    registry = server.registry
+    return server.run_read(
+        lambda conn: search_in(
+            conn,
+            server.registry,
+            kinds,
+            pairs,
+            self_url=self_url,
+            server_base=server_base,
+            lenient=lenient,
+            patient=patient,
+            compartment=compartment,
+        )
+    )
+
+
+def search_in(
+    conn: Connection,
+    registry: Any,
+    kinds: Sequence[Resource],
+    pairs: list[tuple[str, str]],
+    *,
+    self_url: str,
+    server_base: str,
+    lenient: bool = False,
+    patient: int | None = None,
+    compartment: int | None = None,
+) -> dict[str, Any]:
+    """The searchset Bundle of a search run in `conn` (a Bundle entry's GET, for one)."""
     request = parse_search(
         pairs,
         kinds,
@@ -50,8 +78,7 @@ def search_bundle(
     )
     all_kinds = registry.types[kinds[0].fhir_type].kinds
     scope = SearchScope(kinds, all_kinds, patient=patient, compartment=compartment)
-    result = server.run_read(lambda conn: run_search(conn, scope, request, registry))
-    return searchset(request, result, self_url, server_base)
+    return searchset(request, run_search(conn, scope, request, registry), self_url, server_base)
 
 
 async def _pairs(request: Request, form: bool) -> list[tuple[str, str]]:

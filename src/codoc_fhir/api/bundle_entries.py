@@ -1,0 +1,156 @@
+"""Reading a batch or transaction Bundle: its entries, their transaction processing
+order, and the `urn:uuid:` fullUrls of POST entries rewritten to the ids assigned."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from codoc_fhir import FHIR_VERSION
+from codoc_fhir.fhir.errors import Invalid
+from codoc_fhir.fhir.validation import validate_resource
+
+BASE = f"/v{FHIR_VERSION}"
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class Entry:
+    """One request of the Bundle: its position, method, URL and body."""
+
+    index: int
+    method: str
+    url: str
+    resource: Any = None
+    full_url: str | None = None
+    if_match: str | None = None
+    if_none_exist: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"Bundle.entry[{self.index}] ({self.method} {self.url})"
+
+
+# --- reading the Bundle --------------------------------------------------------------------
+
+
+def parse_bundle(body: Any) -> tuple[str, list[Entry]]:
+    """The Bundle type and its entries; 400 for anything but a valid batch or transaction."""
+    entries = body.get("entry") if isinstance(body, dict) else None
+    shell = body
+    if isinstance(entries, list):  # entry resources are checked entry by entry
+        shell = dict(body, entry=[_without_resource(item) for item in entries])
+    validate_resource(shell, "Bundle")
+    kind = body.get("type")
+    if kind not in ("transaction", "batch"):
+        raise Invalid(
+            f"Bundle type {kind!r} cannot be posted here: send a transaction or a batch",
+            expression=["Bundle.type"],
+        )
+    if kind == "transaction":
+        validate_resource(body, "Bundle")
+    return kind, [_entry(index, item) for index, item in enumerate(entries or [])]
+
+
+def _without_resource(item: Any) -> Any:
+    return {k: v for k, v in item.items() if k != "resource"} if isinstance(item, dict) else item
+
+
+def _entry(index: int, item: dict[str, Any]) -> Entry:
+    request = item.get("request")
+    if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
+        raise Invalid(
+            f"Bundle.entry[{index}] needs request.method and request.url",
+            expression=[f"Bundle.entry[{index}].request"],
+        )
+    return Entry(
+        index=index,
+        method=str(request["method"]).upper(),
+        url=_relative(str(request["url"])),
+        resource=item.get("resource"),
+        full_url=item.get("fullUrl"),
+        if_match=request.get("ifMatch"),
+        if_none_exist=request.get("ifNoneExist"),
+    )
+
+
+def _relative(url: str) -> str:
+    """`http://host/v4.3.0/Patient/1` and `/Patient/1` as `Patient/1`."""
+    if "://" in url and BASE + "/" in url:
+        url = url.split(BASE + "/", 1)[1]
+    return url.lstrip("/")
+
+
+# --- urn:uuid references -------------------------------------------------------------------
+
+
+def references(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                yield item
+            else:
+                yield from references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
+
+
+def rewrite(value: Any, assigned: dict[str, str]) -> Any:
+    """A copy of `value` with every reference to an assigned fullUrl replaced by Type/id."""
+    if isinstance(value, dict):
+        return {
+            key: assigned.get(item, item)
+            if key == "reference" and isinstance(item, str)
+            else rewrite(item, assigned)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [rewrite(item, assigned) for item in value]
+    return value
+
+
+def rewrite_text(text: str | None, assigned: dict[str, str]) -> str | None:
+    """URLs and conditions may name an entry by its fullUrl too (`subject=urn:uuid:...`)."""
+    if text:
+        for full_url, target in assigned.items():
+            if full_url in text:
+                text = text.replace(full_url, target)
+    return text
+
+
+def transaction_order(entries: list[Entry]) -> list[Entry]:
+    """DELETE, POST, PUT/PATCH, GET; a POST after the POSTs whose fullUrl it references.
+
+    400 when POSTs reference each other in a circle (ids are assigned on insert).
+    """
+    posts = [entry for entry in entries if entry.method == "POST"]
+    by_url = {entry.full_url: entry for entry in posts if entry.full_url}
+    needs = {
+        entry.index: {
+            by_url[ref].index
+            for ref in references(entry.resource)
+            if ref in by_url and by_url[ref] is not entry
+        }
+        for entry in posts
+    }
+    users: dict[int, list[int]] = {}
+    for index, wanted in needs.items():
+        for other in wanted:
+            users.setdefault(other, []).append(index)
+    ready = [index for index, wanted in needs.items() if not wanted]
+    heapq.heapify(ready)
+    ordered: list[int] = []
+    while ready:
+        index = heapq.heappop(ready)
+        ordered.append(index)
+        for user in users.get(index, []):
+            needs[user].discard(index)
+            if not needs[user]:
+                heapq.heappush(ready, user)
+    if len(ordered) < len(posts):
+        raise Invalid("Entries of the transaction reference each other in a circle")
+    position = {index: rank for rank, index in enumerate(ordered)}
+    return sorted(entries, key=lambda e: (ORDER.get(e.method, 9), position.get(e.index, 0)))
