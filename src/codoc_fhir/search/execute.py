@@ -90,7 +90,7 @@ def signature(request: SearchRequest) -> str:
     return ",".join(("-" if rule.descending else "") + rule.name for rule in request.sort)
 
 
-def _branches(scope: SearchScope, request: SearchRequest) -> list[Any]:
+def match_branches(scope: SearchScope, request: SearchRequest) -> list[Any]:
     branches = []
     for kind in scope.kinds:
         where = kind_where(kind, request.filters)
@@ -139,15 +139,15 @@ def _boundary(row: RowMapping, request: SearchRequest, backwards: bool) -> str:
 
 
 # typed loosely: mypy 2.4 crashes expanding union_all's variadic generic signature
-_union_all: Any = union_all
+union_all_any: Any = union_all
 
 
 def run_search(conn: Connection, scope: SearchScope, request: SearchRequest, registry: Any) -> Any:
     """The page of matches (and includes) of `request`, with its total and cursors."""
-    branches = _branches(scope, request)
+    branches = match_branches(scope, request)
     if not branches:
         return SearchResult(total=None if request.total == "none" else 0)
-    sub = (branches[0] if len(branches) == 1 else _union_all(*branches)).subquery("matches")
+    sub = (branches[0] if len(branches) == 1 else union_all_any(*branches)).subquery("matches")
     total = None
     if request.total != "none" or request.summary_count:
         total = conn.execute(select(func.count()).select_from(sub)).scalar_one()

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.resources.base import Resource
-from codoc_fhir.search.execute import SearchScope, _branches, _union_all
+from codoc_fhir.search.execute import SearchScope, match_branches, union_all_any
 from codoc_fhir.search.model import parse_search
 
 # Result parameters make no sense in a condition: only filters (and _id, _lastUpdated).
@@ -37,9 +37,9 @@ def find_matches(
     request = parse_search(pairs, kinds, known_types=known_types)
     if not request.filters:
         raise Invalid("The condition names no search criteria (e.g. identifier=system|value)")
-    branches = _branches(SearchScope(kinds, kinds, patient=patient), request)
+    branches = match_branches(SearchScope(kinds, kinds, patient=patient), request)
     if not branches:
         return []
-    sub: Any = (branches[0] if len(branches) == 1 else _union_all(*branches)).subquery()
+    sub: Any = (branches[0] if len(branches) == 1 else union_all_any(*branches)).subquery()
     rows = conn.execute(select(sub.c.k, sub.c.p).order_by(sub.c.k, sub.c.p).limit(limit))
     return [(kinds[index], key) for index, key in rows]
