@@ -475,3 +475,43 @@ fhir_rate_limit = Table(  # added: request counters shared by every worker proce
     Column("window_start", BigInteger, primary_key=True),
     Column("request_count", Integer, nullable=False),
 )
+
+# --- bulk data ---------------------------------------------------------------------------
+
+fhir_import_checkpoint = Table(  # added: how far `codoc-fhir import` got in each file
+    "fhir_import_checkpoint",
+    metadata,
+    Column("import_key", String(300), primary_key=True),  # the file's path, size and hash
+    Column("file_path", String(2000), nullable=False),
+    Column("lines_done", BigInteger, nullable=False, server_default="0"),
+    Column("resources_created", BigInteger, nullable=False, server_default="0"),
+    Column("resources_skipped", BigInteger, nullable=False, server_default="0"),
+    Column("resources_failed", BigInteger, nullable=False, server_default="0"),
+    Column("status", String(20), nullable=False),  # running | done
+    Column("update_date", Timestamp),
+)
+
+fhir_import_id_map = Table(  # added: ids of imported resources in the source -> ours
+    "fhir_import_id_map",
+    metadata,
+    Column("source_type", String(40), primary_key=True),
+    Column("source_id", String(300), primary_key=True),
+    Column("target_id", String(64), nullable=False),
+    Column("update_date", Timestamp),
+)
+
+fhir_export_job = Table(  # added: Bulk Data $export jobs, visible to every worker
+    "fhir_export_job",
+    metadata,
+    _pk("export_num"),
+    Column("status", String(20), nullable=False),  # accepted | in-progress | complete | error
+    Column("request_url", String(4000), nullable=False),
+    Column("resource_types", String(1000)),
+    Column("since_date", Timestamp),
+    Column("patient_restriction", Key),
+    Column("owner", String(200)),  # token subject or "anonymous"
+    Column("output_json", Text),  # the manifest's output[] once complete
+    Column("error_text", String(4000)),
+    Column("start_date", Timestamp, nullable=False),
+    Column("end_date", Timestamp),
+)
