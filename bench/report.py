@@ -58,7 +58,8 @@ def backend_section(result: dict[str, Any]) -> list[str]:
         )
     if "fill" in result:
         fill = result["fill"]
-        lines.append(f"Fill: {fill['total_s']} s ({fill['steps_s']}).")
+        steps = "; ".join(f"{name}: {seconds} s" for name, seconds in fill["steps_s"].items())
+        lines.append(f"Fill: {fill['total_s']} s in all ({steps}).")
     started = result["machine"].get("load_average_at_start")
     lines.append(
         f"Load average (1, 5, 15 min) at the start: {started}, "
