@@ -11,11 +11,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from codoc_fhir import __version__
 from codoc_fhir.api.auth import AuthMiddleware, TokenVerifier
+from codoc_fhir.api.dispatch import group_routes_by_segment
 from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
 from codoc_fhir.api.middleware import AccessLogMiddleware, AccessLogWriter, BodyLimitMiddleware
 from codoc_fhir.api.ratelimit import RateLimitMiddleware, build_rate_limiter
-from codoc_fhir.api.routes import Server, install_routes
+from codoc_fhir.api.routes import BASE, Server, install_routes
 from codoc_fhir.config import Settings, get_settings
 from codoc_fhir.fhir.responses import FhirJSONResponse
 from codoc_fhir.resources.registry import build_registry
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.access_log = writer
     install_error_handlers(app)
     install_routes(app, server)
+    group_routes_by_segment(app, f"{BASE}/")
     install_docs(app, settings, [fhir_type.name for fhir_type in server.registry])
     install_security(app, settings, engine, writer)
     return app

@@ -5,7 +5,9 @@ The variable names are part of the contract: deployments rely on them.
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +44,10 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, validation_alias="CODOC_REDIS_URL")
     access_log: bool = Field(True, validation_alias="CODOC_ACCESS_LOG")
+    export_dir: str = Field(  # Bulk Data $export files; shared by every worker process
+        default_factory=lambda: str(Path(tempfile.gettempdir()) / "codoc-exports"),
+        validation_alias="CODOC_EXPORT_DIR",
+    )
 
     @property
     def auth_enabled(self) -> bool:

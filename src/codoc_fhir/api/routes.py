@@ -307,6 +307,7 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
 
 def install_routes(app: FastAPI, server: Server) -> None:
     """Every route of the server, from the registry; sub-paths first so they win."""
+    from codoc_fhir.api.bulk_export import install_export_routes
     from codoc_fhir.api.bundles import install_bundle_routes
     from codoc_fhir.fhir.capability import capability_statement
 
@@ -318,6 +319,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
 
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
+    install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win

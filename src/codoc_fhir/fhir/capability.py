@@ -8,6 +8,14 @@ from codoc_fhir import FHIR_VERSION, __version__
 from codoc_fhir.config import Settings
 from codoc_fhir.resources.registry import Registry
 
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
+PATIENT_OPERATIONS = [
+    {"name": "export", "definition": f"{BULK_DATA}/patient-export"},
+    {
+        "name": "everything",
+        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    },
+]
 COMMON_SEARCH = (
     ("_id", "token"),
     ("_lastUpdated", "date"),
@@ -54,6 +62,8 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
         entry["searchParam"] = [
             {"name": name, "type": kind} for name, kind in sorted(params.items())
         ]
+    if fhir_type.name == "Patient":
+        entry["operation"] = PATIENT_OPERATIONS
     forward, reverse = _includes(registry, fhir_type)
     if forward:
         entry["searchInclude"] = forward
@@ -80,6 +90,7 @@ def capability_statement(registry: Registry, settings: Settings) -> dict[str, An
                 "mode": "server",
                 "resource": [_resource_entry(registry, fhir_type) for fhir_type in registry],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
             }
         ],
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -13,6 +13,14 @@ from codoc_fhir.resources.base import Referrer
 from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus, dwh_thesaurus_data
 
 CODESYSTEM_URL_PREFIX = "urn:codoc:fhir:codesystem:"
+
+
+class Concept(NamedTuple):
+    """The parts of a concept a coded resource answers."""
+
+    thesaurus_code: str
+    concept_code: str
+    concept_str: str
 
 
 def codesystem_url(thesaurus_code: str) -> str:

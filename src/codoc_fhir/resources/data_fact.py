@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.config import Settings
@@ -20,7 +20,7 @@ from codoc_fhir.fhir.validation import check_length
 from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.base import Resource, SearchParam
 from codoc_fhir.search.declare import data_fact_params
-from codoc_fhir.warehouse.schema import dwh_data
+from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus_data
 
 ORG_LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
 
@@ -77,11 +77,25 @@ class DataFactResource(Resource):
 
     # --- output ------------------------------------------------------------------------
 
+    def base_query(self) -> Any:
+        """The facts of this thesaurus with their concept, in one query (no extra round trip)."""
+        concept = dwh_thesaurus_data
+        return (
+            select(dwh_data, concept.c.concept_code, concept.c.concept_str)
+            .join(concept, concept.c.thesaurus_data_num == dwh_data.c.thesaurus_data_num)
+            .where(self.scope())
+        )
+
     def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
         pairs = [("department", row["department_num"]) for row in rows]
         pairs += [("unit", row["unit_num"]) for row in rows]
         return {
-            "concepts": concepts.concepts_by_num(conn, (row["thesaurus_data_num"] for row in rows)),
+            "concepts": {
+                row["thesaurus_data_num"]: concepts.Concept(
+                    row["thesaurus_code"], row["concept_code"], row["concept_str"]
+                )
+                for row in rows
+            },
             "org_names": links.organization_names(conn, pairs),
         }
 
