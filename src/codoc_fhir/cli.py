@@ -1,4 +1,4 @@
-"""The `codoc-fhir` command: serve, migrate, demo, access-log."""
+"""The `codoc-fhir` command: serve, migrate, demo, import, access-log."""
 
 from __future__ import annotations
 
@@ -49,6 +49,32 @@ def _demo(_args: argparse.Namespace) -> None:
     settings = get_settings()
     migrate(settings.database_url)
     print(load_demo(settings))
+
+
+def _import(args: argparse.Namespace) -> None:
+    """Bulk import of NDJSON and Bundle files (docs/IMPORT.md); exits 1 on failures."""
+    from pathlib import Path
+
+    from codoc_fhir.bulk_import import ImportOptions, run_import
+
+    settings = get_settings()
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    options = ImportOptions(
+        batch_size=args.batch_size,
+        continue_on_error=args.continue_on_error,
+        errors_path=Path(args.errors) if args.errors else None,
+        quiet=args.quiet,
+    )
+    status = run_import(settings, [Path(name) for name in args.files], options)
+    if status:
+        raise SystemExit(status)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return int(text)
 
 
 def _since(text: str) -> datetime:
@@ -108,6 +134,23 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("demo", help="load the demo data set (idempotent)").set_defaults(
         handler=_demo
     )
+    load = commands.add_parser(
+        "import", help="import FHIR resources from NDJSON and Bundle files (resumable)"
+    )
+    load.add_argument("files", nargs="+", metavar="FILE", help="in dependency order")
+    load.add_argument("--database-url", help="default: CODOC_DATABASE_URL")
+    load.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=500,
+        help="resources per commit (default %(default)s)",
+    )
+    load.add_argument(
+        "--continue-on-error", action="store_true", help="count failures instead of stopping"
+    )
+    load.add_argument("--errors", metavar="FILE", help="append failures here, one JSON a line")
+    load.add_argument("--quiet", action="store_true", help="no progress output")
+    load.set_defaults(handler=_import)
     access = commands.add_parser("access-log", help="print the API access log, newest first")
     access.add_argument("--since", type=_since, help="ISO date/time, or 30m / 2h / 7d back")
     access.add_argument("--user", help="only this user (token subject, or 'anonymous')")

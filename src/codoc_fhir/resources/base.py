@@ -171,7 +171,9 @@ class Resource:
 
     # --- generic writes ----------------------------------------------------------------
 
-    def create(self, conn: Connection, body: Any) -> dict[str, Any]:
+    def create(self, conn: Connection, body: Any, *, read_back: bool = True) -> dict[str, Any]:
+        """Insert the resource; the stored resource, or only its type and id when not
+        `read_back` (bulk import: saves a query per resource)."""
         body = self.validate(body)
         values = self.to_values(conn, body, None)
         values.update(update_date=utc_now(), row_version=1)
@@ -180,6 +182,8 @@ class Resource:
                 self.table.insert().values(**values).returning(self.key)
             ).scalar_one()
             self.write_children(conn, num, body)
+        if not read_back:
+            return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
         return self.read(conn, num)
 
     def update(

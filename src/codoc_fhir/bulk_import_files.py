@@ -1,0 +1,211 @@
+"""Reading the files `codoc-fhir import` loads: NDJSON and Bundle JSON.
+
+A file is read as a sequence of `Record`s numbered from 1, so that a checkpoint can say
+"the first N are done" and a re-run can skip them:
+
+- NDJSON (`.ndjson`, `.jsonl`, `.ndjson.gz` is not read): one resource per line, numbered
+  by line (blank lines count as lines and are skipped);
+- JSON (`.json` or anything else): a Bundle (transaction, batch, collection, searchset),
+  whose entries are numbered in *load order* (referenced entries first), or a single
+  resource.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+BUNDLE_TYPES = ("transaction", "batch", "collection", "searchset")
+# Referenced first: organizations, then patients, then encounters, then the rest.
+TYPE_RANK = {"Organization": 0, "Patient": 1, "Encounter": 2}
+HEAD_BYTES = 64 * 1024
+
+
+class FileUnreadable(Exception):
+    """The file is not NDJSON nor a Bundle/resource JSON document."""
+
+
+@dataclass
+class Record:
+    """One resource of a file, its position (line or load-order rank) and its fullUrl."""
+
+    position: int
+    resource: Any
+    full_url: str | None = None
+    size: int = 1  # progress units this record accounts for (bytes or 1 entry)
+    error: str | None = None  # the line is not JSON
+    # In a Bundle: each entry's fullUrl -> `Type/id` (for entries of types not served).
+    names: dict[str, str] | None = None
+    entry: int | None = None  # in a Bundle: the entry's index in Bundle.entry
+
+    @property
+    def resource_type(self) -> str:
+        kind = self.resource.get("resourceType") if isinstance(self.resource, dict) else None
+        return kind if isinstance(kind, str) else "(no resourceType)"
+
+
+def import_key(path: Path) -> str:
+    """What identifies a file's content for checkpoints: path, size and first 64 KiB."""
+    digest = hashlib.sha256()
+    digest.update(str(path.resolve()).encode() + b"\0" + str(path.stat().st_size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(HEAD_BYTES))
+    return digest.hexdigest()
+
+
+def is_ndjson(path: Path) -> bool:
+    return path.name.lower().endswith(NDJSON_SUFFIXES)
+
+
+@dataclass
+class SourceFile:
+    """A file to import: its records, skipping the first `start` ones, and its size in
+    progress units (bytes for NDJSON, entries for a Bundle)."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self._entries: list[Record] | None = None
+        if not is_ndjson(self.path):
+            self._entries = read_json_document(self.path)
+
+    @property
+    def unit(self) -> str:
+        return "B" if self._entries is None else "entry"
+
+    @property
+    def total(self) -> int:
+        if self._entries is None:
+            return os.path.getsize(self.path)
+        return len(self._entries)
+
+    def records(self, start: int) -> Iterator[Record]:
+        """Records after the first `start`; the units skipped come first as a Record of
+        position 0 and resource None (so the progress bar starts where the file resumes)."""
+        if self._entries is not None:
+            if start:
+                yield Record(0, None, size=min(start, len(self._entries)))
+            yield from self._entries[start:]
+            return
+        yield from _ndjson_records(self.path, start)
+
+
+def _ndjson_records(path: Path, start: int) -> Iterator[Record]:
+    skipped = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number <= start:
+                skipped += len(line)
+                continue
+            if skipped:
+                yield Record(0, None, size=skipped)
+                skipped = 0
+            if not line.strip():
+                yield Record(number, None, size=len(line))
+                continue
+            try:
+                yield Record(number, orjson.loads(line), size=len(line))
+            except orjson.JSONDecodeError as error:
+                yield Record(number, None, size=len(line), error=f"not JSON: {error}")
+    if skipped:
+        yield Record(0, None, size=skipped)
+
+
+def read_json_document(path: Path) -> list[Record]:
+    """The entries of a Bundle in load order, or the one resource of a JSON file."""
+    try:
+        document = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as error:
+        raise FileUnreadable(
+            f"{path}: not a JSON document ({error}); NDJSON files must end in .ndjson"
+        ) from None
+    if not isinstance(document, dict) or "resourceType" not in document:
+        raise FileUnreadable(f"{path}: not a FHIR resource (no resourceType)")
+    if document["resourceType"] != "Bundle":
+        return [Record(1, document)]
+    if document.get("type") not in BUNDLE_TYPES:
+        raise FileUnreadable(
+            f"{path}: Bundle type {document.get('type')!r} is not imported "
+            f"(one of {', '.join(BUNDLE_TYPES)})"
+        )
+    entries = [
+        (item.get("resource"), item.get("fullUrl"))
+        for item in document.get("entry") or []
+        if isinstance(item, dict)
+    ]
+    ordered = load_order(entries)
+    names = {
+        full_url: f"{resource['resourceType']}/{resource.get('id') or full_url.split(':')[-1]}"
+        for resource, full_url in entries
+        if full_url and isinstance(resource, dict) and resource.get("resourceType")
+    }
+    return [
+        Record(rank, entries[index][0], entries[index][1], names=names, entry=index)
+        for rank, index in enumerate(ordered, start=1)
+    ]
+
+
+def references(value: Any) -> Iterator[str]:
+    """Every `reference` string inside a resource."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                yield item
+            else:
+                yield from references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
+
+
+def entry_names(resource: Any, full_url: str | None) -> list[str]:
+    """How other entries may reference this one: its fullUrl and `Type/id`."""
+    names = [full_url] if full_url else []
+    if isinstance(resource, dict) and resource.get("id") and resource.get("resourceType"):
+        names.append(f"{resource['resourceType']}/{resource['id']}")
+    return names
+
+
+def load_order(entries: list[tuple[Any, str | None]]) -> list[int]:
+    """Entry indexes so that an entry comes after the entries it references (by fullUrl
+    or Type/id), ties broken by type (Organization, Patient, Encounter, others) then by
+    position; entries in a reference cycle keep that order after the others."""
+    owner: dict[str, int] = {}
+    for index, (resource, full_url) in enumerate(entries):
+        for name in entry_names(resource, full_url):
+            owner.setdefault(name, index)
+    needs = {
+        index: {owner[ref] for ref in references(resource) if owner.get(ref, index) != index}
+        for index, (resource, _) in enumerate(entries)
+    }
+    users: dict[int, list[int]] = {}
+    for index, wanted in needs.items():
+        for other in wanted:
+            users.setdefault(other, []).append(index)
+
+    def rank(index: int) -> tuple[int, int]:
+        resource = entries[index][0]
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        return (TYPE_RANK.get(str(kind), 9), index)
+
+    ready = [rank(index) for index, wanted in needs.items() if not wanted]
+    heapq.heapify(ready)
+    ordered: list[int] = []
+    while ready:
+        _, index = heapq.heappop(ready)
+        ordered.append(index)
+        for user in users.get(index, []):
+            needs[user].discard(index)
+            if not needs[user]:
+                heapq.heappush(ready, rank(user))
+    placed = set(ordered)
+    ordered.extend(sorted((i for i in range(len(entries)) if i not in placed), key=rank))
+    return ordered

@@ -1,0 +1,152 @@
+"""Ids of imported resources: the source server's id -> ours (table fhir_import_id_map).
+
+Resources from another server carry that server's ids (`Patient/8f3a...`) and, in
+Bundles, `urn:uuid:` fullUrls. Each imported resource is recorded under its source key
+(type, id); a Bundle entry also under its fullUrl. References of later resources are
+rewritten through the map before the resource reaches the mapping, and a resource whose
+source key is already mapped is not imported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from codoc_fhir.bulk_import_files import references
+from codoc_fhir.fhir.dates import utc_now
+from codoc_fhir.fhir.errors import ReferenceNotFound
+from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
+
+CHUNK = 500
+URN_PREFIXES = ("urn:uuid:", "urn:oid:")
+
+
+def source_key(resource: dict[str, Any], full_url: str | None) -> tuple[str, str]:
+    """(type, source id): the resource's id; else the id its fullUrl carries (the uuid of
+    `urn:uuid:<uuid>`, as Synthea-style exports use it for the id, or `.../Type/id`), else
+    the fullUrl; else a hash of its content (a re-run does not create it twice)."""
+    kind = str(resource.get("resourceType"))
+    ident = resource.get("id")
+    if ident:
+        return kind, str(ident)
+    if full_url and full_url.startswith("urn:uuid:"):
+        return kind, full_url.removeprefix("urn:uuid:")
+    if full_url:
+        pair = split_reference(full_url, [kind])
+        return kind, pair[1] if pair else full_url[:300]
+    digest = hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return kind, f"sha256:{digest}"
+
+
+def split_reference(text: str, served: Iterable[str]) -> tuple[str, str] | None:
+    """(type, id) a reference names when its type is served here: `Patient/abc`,
+    `http://other/fhir/Patient/abc`, `.../Patient/abc/_history/2`; None otherwise."""
+    parts = text.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2] in served and parts[-1]:
+        return parts[-2], parts[-1]
+    return None
+
+
+@dataclass
+class IdMap:
+    """The source -> target ids a batch needs, loaded in a few queries, plus the ones the
+    batch assigns (written with the batch, in its transaction)."""
+
+    served: list[str]
+    known: dict[tuple[str, str], str] = field(default_factory=dict)  # -> "Type/target"
+    urns: dict[str, str] = field(default_factory=dict)  # urn / fullUrl -> "Type/target"
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    def prefetch(self, conn: Connection, records: Iterable[tuple[Any, str | None]]) -> None:
+        """Load the map rows the records' own keys and references name."""
+        keys: dict[str, set[str]] = {}
+        urns: set[str] = set()
+        for resource, full_url in records:
+            if not isinstance(resource, dict):
+                continue
+            kind, ident = source_key(resource, full_url)
+            keys.setdefault(kind, set()).add(ident)
+            for text in references(resource):
+                if text.startswith(URN_PREFIXES):
+                    urns.add(text)
+                elif (pair := split_reference(text, self.served)) is not None:
+                    keys.setdefault(pair[0], set()).add(pair[1])
+        for kind, idents in keys.items():
+            self._load(conn, id_map.c.source_type == kind, sorted(idents))
+        self._load(conn, id_map.c.source_type.in_(self.served), sorted(urns))
+
+    def _load(self, conn: Connection, condition: Any, idents: list[str]) -> None:
+        for start in range(0, len(idents), CHUNK):
+            query = select(id_map.c.source_type, id_map.c.source_id, id_map.c.target_id).where(
+                condition, id_map.c.source_id.in_(idents[start : start + CHUNK])
+            )
+            for kind, ident, target in conn.execute(query):
+                self._remember(kind, ident, target)
+
+    def _remember(self, kind: str, ident: str, target: str) -> None:
+        self.known[(kind, ident)] = f"{kind}/{target}"
+        if ident.startswith(URN_PREFIXES) or "/" in ident:
+            self.urns[ident] = f"{kind}/{target}"
+
+    def target(self, kind: str, ident: str) -> str | None:
+        """Our `Type/id` for a source key, if imported."""
+        return self.known.get((kind, ident))
+
+    def add(self, kind: str, idents: Iterable[str], target: str) -> None:
+        """Record that the source keys `idents` of type `kind` became our id `target`."""
+        now = utc_now()
+        for ident in dict.fromkeys(idents):
+            if (kind, ident) in self.known:
+                continue
+            self._remember(kind, ident, target)
+            self.pending.append(
+                {"source_type": kind, "source_id": ident, "target_id": target, "update_date": now}
+            )
+
+    def flush(self, conn: Connection) -> None:
+        """Write the pairs added since the last flush (in the caller's transaction)."""
+        if self.pending:
+            conn.execute(id_map.insert(), self.pending)
+            self.pending = []
+
+    def rewrite(self, value: Any, names: dict[str, str] | None = None) -> Any:
+        """A copy of a resource with every reference to an imported resource replaced by
+        ours; a reference to a served type that was never imported fails (400).
+
+        `names` (a Bundle's fullUrl -> Type/id) turns a `urn:uuid:` naming an entry of a
+        type not served here (Practitioner) into `Type/id`, for the mapping to judge."""
+        if isinstance(value, dict):
+            return {
+                key: self._reference(item, names or {})
+                if key == "reference" and isinstance(item, str)
+                else self.rewrite(item, names)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.rewrite(item, names) for item in value]
+        return value
+
+    def _reference(self, text: str, names: dict[str, str]) -> str:
+        if text.startswith(URN_PREFIXES):
+            found = self.urns.get(text)
+            local = names.get(text)
+            if found is None and local and local.split("/")[0] not in self.served:
+                return local
+        else:
+            pair = split_reference(text, self.served)
+            if pair is None:
+                return text  # a type not served here, a contained (#) or logical reference
+            found = self.known.get(pair) or self.urns.get(text)
+        if found is None:
+            raise ReferenceNotFound(
+                f"The reference {text} names a resource that was not imported: give the "
+                "files in dependency order (Organization, Patient, Encounter, then the rest)"
+            )
+        return found
