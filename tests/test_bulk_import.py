@@ -40,15 +40,6 @@ ORDER = [
 ]
 
 
-def fit_patient(resource: dict[str, Any]) -> dict[str, Any]:
-    """carebundle's identifier systems are 45-character urn:uuid: ours hold 40 (a user
-    maps them to a short system of their own before importing)."""
-    if resource.get("resourceType") == "Patient":
-        for identifier in resource.get("identifier", []):
-            identifier["system"] = "urn:carebundle:mrn"
-    return resource
-
-
 def simple_patient(ident: str) -> dict[str, Any]:
     return {
         "resourceType": "Patient",
@@ -70,7 +61,7 @@ def cohort(tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     streams = to_ndjson(generate_cohort(count=4, seed=42))
     files: dict[str, list[dict[str, Any]]] = {}
     for kind, text in streams.items():
-        files[kind] = [fit_patient(json.loads(line)) for line in text.splitlines() if line]
+        files[kind] = [json.loads(line) for line in text.splitlines() if line]
         write_ndjson(tmp_path / f"{kind}.ndjson", files[kind])
     return files
 
@@ -162,8 +153,6 @@ def test_ndjson_cohort_loads_with_references_rewritten_to_our_ids(
 
     # The same patient as a transaction Bundle (no ids, urn:uuid fullUrls): nothing new.
     bundle = json.loads(to_json(generate_cohort(count=4, seed=42)[0]))
-    for entry in bundle["entry"]:
-        fit_patient(entry["resource"])
     path = tmp_path / "patient0.json"
     path.write_text(json.dumps(bundle))
     assert run("--database-url", database_url, "--continue-on-error", str(path)) == 1
@@ -177,8 +166,6 @@ def test_transaction_bundle_urn_references_and_stop_at_first_failure(
     client, engine, database_url, tmp_path, capsys
 ):
     bundle = json.loads(to_json(generate_cohort(count=1, seed=3)[0]))
-    for entry in bundle["entry"]:
-        fit_patient(entry["resource"])
     bundle["entry"].reverse()  # referenced entries last: the importer sorts them first
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))

@@ -428,9 +428,9 @@ def _without(field: str) -> dict:
         ),
         (dict(QUICKSTART_PATIENT, identifier=[{"value": "X" * 101}]), "invalid", "100"),
         (
-            dict(QUICKSTART_PATIENT, identifier=[{"system": "S" * 41, "value": "X"}]),
+            dict(QUICKSTART_PATIENT, identifier=[{"system": "S" * 256, "value": "X"}]),
             "invalid",
-            "40",
+            "255",
         ),
         (dict(QUICKSTART_PATIENT, name=[{"family": "F" * 121}]), "invalid", "120"),
         (dict(QUICKSTART_PATIENT, resourceType="Organization"), "invalid", "resourceType"),

@@ -204,7 +204,7 @@ def ipp_list(body: dict[str, Any]) -> list[tuple[str, str]]:
     for position, (system, value) in enumerate(identifiers.usual_identifiers(body)):
         field = f"identifier[{position}]"
         pair = (
-            check_length(system or DEFAULT_IDENTIFIER_SYSTEM, 40, f"{field}.system"),
+            check_length(system or DEFAULT_IDENTIFIER_SYSTEM, 255, f"{field}.system"),
             check_length(value, 100, f"{field}.value"),
         )
         if pair not in found:

@@ -159,7 +159,7 @@ dwh_patient_ipphist = Table(
     _pk("ipphist_num"),
     Column("patient_num", Key, ForeignKey("dwh_patient.patient_num"), nullable=False, index=True),
     Column("hospital_patient_id", String(100), nullable=False),
-    Column("origin_patient_id", String(40), nullable=False),  # the identifier system
+    Column("origin_patient_id", String(255), nullable=False),  # the identifier system (widened)
     Column("master_patient_id", Boolean, nullable=False),
     Column("instance_ipp_id", String(40)),
     Column("ipp_origin_code", String(300)),
