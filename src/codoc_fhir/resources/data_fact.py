@@ -20,7 +20,12 @@ from codoc_fhir.fhir.validation import check_length
 from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.base import Resource, SearchParam
 from codoc_fhir.search.declare import data_fact_params
-from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus_data
+from codoc_fhir.warehouse.schema import (
+    dwh_data,
+    dwh_thesaurus_data,
+    dwh_thesaurus_department,
+    dwh_thesaurus_unit,
+)
 
 ORG_LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
 
@@ -78,17 +83,29 @@ class DataFactResource(Resource):
     # --- output ------------------------------------------------------------------------
 
     def base_query(self) -> Any:
-        """The facts of this thesaurus with their concept, in one query (no extra round trip)."""
-        concept = dwh_thesaurus_data
+        """The facts of this thesaurus with their concept and performer names, in one query."""
+        concept, department, unit = dwh_thesaurus_data, dwh_thesaurus_department, dwh_thesaurus_unit
         return (
-            select(dwh_data, concept.c.concept_code, concept.c.concept_str)
+            select(
+                dwh_data,
+                concept.c.concept_code,
+                concept.c.concept_str,
+                department.c.department_str,
+                unit.c.unit_str,
+            )
             .join(concept, concept.c.thesaurus_data_num == dwh_data.c.thesaurus_data_num)
+            .outerjoin(department, department.c.department_num == dwh_data.c.department_num)
+            .outerjoin(unit, unit.c.unit_num == dwh_data.c.unit_num)
             .where(self.scope())
         )
 
     def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
-        pairs = [("department", row["department_num"]) for row in rows]
-        pairs += [("unit", row["unit_num"]) for row in rows]
+        org_names = {
+            (level, row[f"{level}_num"]): row[f"{level}_str"]
+            for row in rows
+            for level in ("department", "unit")
+            if row[f"{level}_num"] is not None
+        }
         return {
             "concepts": {
                 row["thesaurus_data_num"]: concepts.Concept(
@@ -96,7 +113,7 @@ class DataFactResource(Resource):
                 )
                 for row in rows
             },
-            "org_names": links.organization_names(conn, pairs),
+            "org_names": org_names,
         }
 
     def identity(self, row: RowMapping) -> dict[str, Any]:
