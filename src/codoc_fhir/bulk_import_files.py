@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from codoc_fhir.fhir.references import references
+
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 BUNDLE_TYPES = ("transaction", "batch", "collection", "searchset")
 # Referenced first: organizations, then patients, then encounters, then the rest.
@@ -151,19 +153,6 @@ def read_json_document(path: Path) -> list[Record]:
         Record(rank, entries[index][0], entries[index][1], names=names, entry=index)
         for rank, index in enumerate(ordered, start=1)
     ]
-
-
-def references(value: Any) -> Iterator[str]:
-    """Every `reference` string inside a resource."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                yield item
-            else:
-                yield from references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from references(item)
 
 
 def entry_names(resource: Any, full_url: str | None) -> list[str]:

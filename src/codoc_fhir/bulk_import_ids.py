@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from codoc_fhir.bulk_import_files import references
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import ReferenceNotFound
+from codoc_fhir.fhir.references import references
 from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
 CHUNK = 500

@@ -4,12 +4,12 @@ order, and the `urn:uuid:` fullUrls of POST entries rewritten to the ids assigne
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from codoc_fhir import FHIR_VERSION
 from codoc_fhir.fhir.errors import Invalid
+from codoc_fhir.fhir.references import references
 from codoc_fhir.fhir.validation import validate_resource
 
 BASE = f"/v{FHIR_VERSION}"
@@ -84,18 +84,6 @@ def _relative(url: str) -> str:
 
 
 # --- urn:uuid references -------------------------------------------------------------------
-
-
-def references(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                yield item
-            else:
-                yield from references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from references(item)
 
 
 def rewrite(value: Any, assigned: dict[str, str]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,3 +61,16 @@ def reference_dict(type_name: str, ident: str | int, display: str | None = None)
     if display:
         answer["display"] = display
     return answer
+
+
+def references(value: Any) -> Iterator[str]:
+    """Every `reference` string inside a resource."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                yield item
+            else:
+                yield from references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
