@@ -26,12 +26,12 @@ FHIR_JSON = "application/fhir+json"
 OUTCOME = {"$ref": "#/components/schemas/OperationOutcome"}
 INTERACTION_STATUS = {"create": "201", "delete": "204"}
 SUMMARY = {
-    "read": "Read a {type} by id",
+    "read": "Read {a} {type} by id",
     "search": "Search {type} resources (a searchset Bundle)",
-    "create": "Create a {type} (the server assigns the id)",
-    "update": "Replace a {type} (full update)",
-    "patch": "Partially update a {type} (merge JSON, or JSON Patch)",
-    "delete": "Delete a {type} (409 while other resources reference it)",
+    "create": "Create {a} {type} (the server assigns the id)",
+    "update": "Replace {a} {type} (full update)",
+    "patch": "Partially update {a} {type} (merge JSON, or JSON Patch)",
+    "delete": "Delete {a} {type} (409 while other resources reference it)",
 }
 
 
@@ -137,7 +137,9 @@ def operation_doc(fhir_type: str, interaction: str) -> dict[str, Any]:
     ):
         responses[code] = {"description": meaning, "content": {FHIR_JSON: {"schema": OUTCOME}}}
     doc: dict[str, Any] = {
-        "summary": SUMMARY.get(interaction, "{type}").format(type=fhir_type),
+        "summary": SUMMARY.get(interaction, "{type}").format(
+            type=fhir_type, a="an" if fhir_type[0] in "AEIOU" else "a"
+        ),
         "responses": responses,
     }
     if interaction in ("create", "update", "patch"):
