@@ -7,7 +7,7 @@ import base64
 
 from sqlalchemy import select
 
-from codoc_fhir.warehouse.schema import dwh_text, dwh_thesaurus_data, hospital_instance
+from codoc_fhir.warehouse.schema import dwh_text, dwh_thesaurus_data, dwh_thesaurus_unit
 from tests.guides.steps import BASE, count_rows, expect, issue, usual_identifier
 
 HTML = """
@@ -34,7 +34,7 @@ def create_unit(client, engine) -> str:
     guide's unit again with partOf. Returns the unit id."""
     diagnostics = issue(client.post(f"{BASE}/organization/", json=UNIT), 400, "required")
     assert "partOf" in diagnostics
-    assert count_rows(engine, hospital_instance) == 0
+    assert count_rows(engine, dwh_thesaurus_unit) == 0
     site = expect(
         client.post(
             f"{BASE}/organization/",
@@ -167,7 +167,11 @@ def test_patient_record_guide_replayed_in_order(client, engine):
     )
     document_id = document["id"]
     assert document["author"][0] == {"display": "Dr. Dubois"}
-    assert document["author"][1]["reference"] == f"Organization/{unit_id}"
+    # the server answers the organization's own name as display, not the one sent
+    assert document["author"][1] == {
+        "reference": f"Organization/{unit_id}",
+        "display": "Cardiology Unit A",
+    }
     assert document["context"]["encounter"] == [{"reference": f"Encounter/{stay_id}"}]
     with engine.connect() as conn:
         text = conn.execute(select(dwh_text.c.text)).scalar_one()
@@ -222,9 +226,10 @@ def test_patient_record_guide_replayed_in_order(client, engine):
     assert attachment["title"] == "Admission Report"
     assert attachment["data"] == encoded  # byte for byte what was sent
     for observation in (obs1, obs2):
-        assert expect(client.get(f"{BASE}/observation/{observation['id']}/"), 200)[
-            "valueQuantity"
-        ] == observation["valueQuantity"]
+        assert (
+            expect(client.get(f"{BASE}/observation/{observation['id']}/"), 200)["valueQuantity"]
+            == observation["valueQuantity"]
+        )
 
 
 def test_patient_record_complete_script(client, engine):
