@@ -30,7 +30,7 @@ class FhirTestClient(TestClient):
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
         response = super().request(method, url, *args, **kwargs)
         content_type = response.headers.get("content-type", "")
-        if "json" in content_type and response.content:
+        if "json" in content_type and "ndjson" not in content_type and response.content:
             body = response.json()
             if isinstance(body, dict) and "resourceType" in body:
                 assert_valid_fhir(body)
