@@ -134,8 +134,21 @@ def test_references_accept_case_and_url_forms(client, context):
 
 
 def test_non_numeric_id_is_404_not_500(client):
-    for ident in ("abc", "1.5", "99999999999999999999999", "-1"):
+    for ident in ("abc", "1.5", "99999999999999999999999", "-1", "\u00b2", "\u0661"):
         assert client.get(f"/v4.3.0/procedure/{ident}/").status_code == 404
+        assert client.get(f"/v4.3.0/organization/unit-{ident}/").status_code == 404
+
+
+def test_non_ascii_digits_in_queries_are_4xx_not_500(client):
+    for path in (
+        "/v4.3.0/Patient/\u00b2/Procedure",
+        "/v4.3.0/Procedure?_count=\u00b2",
+        "/v4.3.0/Patient?organization=Organization/unit-\u00b2",
+        "/v4.3.0/Patient/\u00b2/$everything",
+        "/v4.3.0/Patient/1/$everything?_count=\u00b2",
+    ):
+        status = client.get(path).status_code
+        assert status < 500, path
 
 
 def test_prefer_return_minimal(client, context):

@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.errors import FhirError, NotFound, operation_outcome
+from codoc_fhir.fhir.references import key_number
 
 Scope = dict[str, Any]
 
@@ -108,9 +109,10 @@ class Principal:
             )
         if any(grant.context != "patient" for grant in granting):
             return None
-        if self.patient is None or not self.patient.isdigit() or len(self.patient) > 18:
+        patient = key_number(self.patient) if self.patient is not None else None
+        if patient is None:
             raise Forbidden("A patient-scoped token must name its patient (patient claim)")
-        return int(self.patient)
+        return patient
 
 
 def patient_of_claims(claims: dict[str, Any]) -> str | None:

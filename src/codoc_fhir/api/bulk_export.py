@@ -22,6 +22,7 @@ from codoc_fhir.api import export_jobs as jobs
 from codoc_fhir.api.auth import Forbidden
 from codoc_fhir.fhir.dates import format_instant, parse_datetime
 from codoc_fhir.fhir.errors import Invalid, NotFound, operation_outcome
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.search.clauses import patient_column
 
@@ -152,7 +153,8 @@ def _kickoff(server: Any, patient_level: bool) -> Any:
 
 def _own_job(server: Any, request: Request, job_id: str) -> Any:
     """The caller's job row; 404 when there is none or it belongs to someone else."""
-    num = int(job_id) if job_id.isdigit() and len(job_id) < 19 else -1
+    num = key_number(job_id)
+    num = -1 if num is None else num
     job = server.run_read(lambda conn: jobs.fetch_job(conn, num))
     principal = getattr(request.state, "principal", None)
     mine = job is not None and job["owner"] == owner_of(request)

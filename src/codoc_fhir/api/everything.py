@@ -32,7 +32,7 @@ def _count(pairs: list[tuple[str, str]]) -> int:
     values = [value for key, value in pairs if key == "_count"]
     if not values:
         return DEFAULT_COUNT
-    if not values[-1].isdigit() or not 0 < int(values[-1]) <= MAX_COUNT:
+    if not (values[-1].isascii() and values[-1].isdigit()) or not 0 < int(values[-1]) <= MAX_COUNT:
         raise Invalid(f"_count must be a number from 1 to {MAX_COUNT}", expression=["_count"])
     return int(values[-1])
 
@@ -43,7 +43,8 @@ def _cursor(pairs: list[tuple[str, str]]) -> tuple[int, int]:
     if not values:
         return 0, 0
     position, _, after = values[-1].partition(".")
-    if not (position.isdigit() and after.isdigit() and len(position + after) < 24):
+    cursor = position + after
+    if not (cursor.isascii() and position.isdigit() and after.isdigit() and len(cursor) < 24):
         raise Invalid("Invalid paging cursor", expression=["_cursor"])
     return int(position), int(after)
 

@@ -45,14 +45,12 @@ def parse_reference(value: Any, field: str, allowed_types: tuple[str, ...]) -> R
     )
 
 
-def numeric_id(reference: Reference, field: str, prefix: str = "") -> int:
-    """The number inside an id such as `12` or `movement-12` (given its prefix)."""
-    ident = reference.id
-    if prefix and ident.startswith(prefix):
-        ident = ident[len(prefix) :]
-    if not ident.isdigit():
-        raise Invalid(f"Invalid id {reference.id!r} in {field}", expression=[field])
-    return int(ident)
+def key_number(text: str) -> int | None:
+    """The warehouse key a string of ASCII digits names; None when it is not one.
+
+    `str.isdigit` alone accepts digits `int` refuses (`²`), and a key must fit a BIGINT.
+    """
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
 def reference_dict(type_name: str, ident: str | int, display: str | None = None) -> dict:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
 
 
@@ -96,7 +97,7 @@ class Resource:
             if not ident.startswith(self.id_prefix):
                 return None
             ident = ident[len(self.id_prefix) :]
-        return int(ident) if ident.isdigit() and len(ident) < 19 else None
+        return key_number(ident)
 
     def patient_column(self) -> Column | None:
         """The column holding the patient_num of a row, or None for patient-less kinds."""

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Row
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import Conflict, Duplicate, Invalid, NotFound, Required
+from codoc_fhir.fhir.references import key_number
+from codoc_fhir.fhir.validation import check_length
 from codoc_fhir.resources.concepts import codesystem_url, fact_resource_name
 from codoc_fhir.warehouse.schema import dwh_data, dwh_enrsem, dwh_thesaurus, dwh_thesaurus_data
 
@@ -36,12 +38,7 @@ def _text(item: dict[str, Any], name: str, field: str, *, required: bool) -> str
             f"{field}.{name} must be a string without surrounding spaces",
             expression=[f"{field}.{name}"],
         )
-    if len(value) > _LIMITS[name]:
-        raise Invalid(
-            f"{field}.{name} is longer than {_LIMITS[name]} characters",
-            expression=[f"{field}.{name}"],
-        )
-    return value
+    return str(check_length(value, _LIMITS[name], f"{field}.{name}"))
 
 
 def parse_concept(item: Any, field: str, *, code_required: bool = True) -> dict[str, Any]:
@@ -96,8 +93,9 @@ def find_concept(conn: Connection, thesaurus_code: str, key: str) -> Row:
     """The concept a key names: its code, else its number; 404 when neither matches."""
     in_thesaurus = select(table).where(table.c.thesaurus_code == thesaurus_code)
     row = conn.execute(in_thesaurus.where(table.c.concept_code == key)).first()
-    if row is None and key.isdigit() and len(key) < 19:
-        row = conn.execute(in_thesaurus.where(table.c.thesaurus_data_num == int(key))).first()
+    concept_num = key_number(key)
+    if row is None and concept_num is not None:
+        row = conn.execute(in_thesaurus.where(table.c.thesaurus_data_num == concept_num)).first()
     if row is None:
         raise NotFound(f"Concept {key} does not exist in CodeSystem {thesaurus_code}")
     return row

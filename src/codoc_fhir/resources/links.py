@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 
 from codoc_fhir.fhir.errors import Invalid, ReferenceNotFound
-from codoc_fhir.fhir.references import parse_reference, reference_dict
+from codoc_fhir.fhir.references import key_number, parse_reference, reference_dict
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_patient,
@@ -85,9 +85,10 @@ def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
 
 
 def _number(ident: str, field: str) -> int:
-    if not ident.isdigit() or len(ident) > 18:
+    num = key_number(ident)
+    if num is None:
         raise Invalid(f"Invalid id {ident!r} in {field}", expression=[field])
-    return int(ident)
+    return num
 
 
 def patient_num(conn: Connection, value: Any, field: str = "subject") -> int:
@@ -137,14 +138,14 @@ def document_num(conn: Connection, value: Any, field: str, patient: int | None) 
 def parse_org_id(ident: str, field: str) -> tuple[OrgLevel, int]:
     """`department-3` -> (the department level, 3)."""
     level_name, _, number = ident.partition("-")
-    level = ORG_LEVELS.get(level_name)
-    if level is None or not number.isdigit() or len(number) > 18:
+    level, num = ORG_LEVELS.get(level_name), key_number(number)
+    if level is None or num is None:
         raise Invalid(
             f"Invalid Organization id {ident!r} in {field}: expected instance-N, site-N, "
             "department-N or unit-N",
             expression=[field],
         )
-    return level, int(number)
+    return level, num
 
 
 def organization(
@@ -157,15 +158,16 @@ def organization(
     """
     allowed = tuple(levels)
     ident = parse_reference(value, field, ("Organization",)).id
-    if ident.isdigit() and len(ident) <= 18:
+    bare = key_number(ident)
+    if bare is not None:
         level = ORG_LEVELS[min(allowed, key=_LEVEL_ORDER.index)]
-        if not _exists(conn, level.table, level.key, int(ident)):
+        if not _exists(conn, level.table, level.key, bare):
             raise ReferenceNotFound(
                 f"Organization with ID {ident} does not exist (a bare number names "
                 f"{level.name}-{ident}; ids are instance-N, site-N, department-N or unit-N)",
                 expression=[field],
             )
-        return level, int(ident)
+        return level, bare
     level, num = parse_org_id(ident, field)
     if level.name not in allowed:
         raise Invalid(

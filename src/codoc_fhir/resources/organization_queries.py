@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Connection, cast, false, func, null, or_, select, true, union_all
 
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import SearchParam
 from codoc_fhir.resources.links import ORG_LEVELS
 from codoc_fhir.search import declare
@@ -58,8 +59,9 @@ def _partof_clause(kind: Any, search_filter: Any) -> Any:
     for value in search_filter.values:
         _, ident = parse_reference_value(value.text, "Organization")
         parent, _, number = ident.partition("-")
-        if parent in columns and number.isdigit() and len(number) < 19:
-            conditions.append(kind.table.c[columns[parent]] == int(number))
+        num = key_number(number)
+        if parent in columns and num is not None:
+            conditions.append(kind.table.c[columns[parent]] == num)
     return or_(false(), *conditions)
 
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import exists, false, not_, or_
 
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import SearchParam
 from codoc_fhir.search import declare
-from codoc_fhir.search.types.reference import parse as parse_reference_value
+from codoc_fhir.search.catalog import organization_pair
 from codoc_fhir.search.types.token import split_token
 from codoc_fhir.warehouse.schema import dwh_patient, dwh_patient_ipphist
 
@@ -38,8 +39,9 @@ def identifier_clause(kind: Any, search_filter: Any) -> Any:
         if code:
             parts.append(ipphist.hospital_patient_id == code)
         condition: Any = exists().where(*parts)
-        if system is None and code.isdigit() and len(code) < 19:
-            condition = or_(condition, dwh_patient.c.patient_num == int(code))
+        official = key_number(code) if system is None else None
+        if official is not None:
+            condition = or_(condition, dwh_patient.c.patient_num == official)
         conditions.append(condition)
     matches = or_(false(), *conditions)
     return not_(matches) if search_filter.modifier == "not" else matches
@@ -72,20 +74,6 @@ def deceased_clause(kind: Any, search_filter: Any) -> Any:
     return not_(matches) if search_filter.modifier == "not" else matches
 
 
-def managing_organization_clause(kind: Any, search_filter: Any) -> Any:
-    """organization=Organization/department-1 on (managing_org_level, managing_org_num)."""
-    level, num = dwh_patient.c.managing_org_level, dwh_patient.c.managing_org_num
-    if search_filter.missing is not None:
-        return num.is_(None) if search_filter.missing else num.is_not(None)
-    conditions = []
-    for value in search_filter.values:
-        type_name, ident = parse_reference_value(value.text, "Organization")
-        name, _, number = ident.partition("-")
-        if (type_name or "Organization").lower() == "organization" and number.isdigit():
-            conditions.append((level == name) & (num == int(number)))
-    return or_(false(), *conditions)
-
-
 PATIENT_SEARCH: dict[str, SearchParam] = {
     "identifier": declare.custom("identifier", "token", identifier_clause),
     "family": declare.string("family", dwh_patient.c.lastname),
@@ -96,5 +84,9 @@ PATIENT_SEARCH: dict[str, SearchParam] = {
     "gender": declare.custom("gender", "token", gender_clause, column=dwh_patient.c.sex),
     "birthdate": declare.date("birthdate", dwh_patient.c.birth_date),
     "deceased": declare.custom("deceased", "token", deceased_clause),
-    "organization": declare.custom("organization", "reference", managing_organization_clause),
+    "organization": declare.custom(
+        "organization",
+        "reference",
+        organization_pair(dwh_patient.c.managing_org_level, dwh_patient.c.managing_org_num),
+    ),
 }

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.fhir.errors import UnsupportedMediaType
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.bundle import searchset
@@ -93,7 +94,8 @@ async def _pairs(request: Request, form: bool) -> list[tuple[str, str]]:
 
 
 def _compartment_id(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 19 else -1
+    num = key_number(text)
+    return -1 if num is None else num
 
 
 def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment: bool) -> Any:

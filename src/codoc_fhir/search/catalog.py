@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table, exists, false, not_, or_, select, true
 
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import SearchParam
 from codoc_fhir.search import declare
 from codoc_fhir.search.declare import RefTarget
@@ -31,7 +32,7 @@ def never_set(kind: Any, search_filter: SearchFilter) -> Any:
     return true() if search_filter.missing else false()
 
 
-def _organization_pair(level_column: Any, num_column: Any) -> Any:
+def organization_pair(level_column: Any, num_column: Any) -> Any:
     """A reference to an Organization of any level kept as (level, number) columns."""
 
     def build(kind: Any, search_filter: SearchFilter) -> Any:
@@ -43,8 +44,9 @@ def _organization_pair(level_column: Any, num_column: Any) -> Any:
             level, _, number = ident.partition("-")
             if (type_name or "Organization").lower() != "organization":
                 continue
-            if level in ORG_PREFIXES and number.isdigit() and len(number) < 19:
-                conditions.append((level_column == level) & (num_column == int(number)))
+            num = key_number(number)
+            if level in ORG_PREFIXES and num is not None:
+                conditions.append((level_column == level) & (num_column == num))
         return or_(false(), *conditions)
 
     return build
@@ -69,7 +71,7 @@ def encounter_params(table: Table, identifier_column: str, movement: bool) -> di
         "service-provider": declare.custom(
             "service-provider",
             "reference",
-            _organization_pair(columns.service_org_level, columns.service_org_num),
+            organization_pair(columns.service_org_level, columns.service_org_num),
         ),
         "identifier": declare.token("identifier", columns[identifier_column], official=True),
     }

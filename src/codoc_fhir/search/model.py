@@ -213,7 +213,7 @@ class _Parser:
     # --- result parameters (a method per name; False = not applied) -------------------
 
     def result_count(self, value: str, key: str) -> None:
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise Invalid(f"_count must be a non-negative integer, got {value!r}", expression=[key])
         self.request.count = min(int(value), MAX_COUNT)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, false, or_
 
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import Resource, SearchParam
 from codoc_fhir.search.model import SearchFilter
 
@@ -29,7 +30,7 @@ def target_key(target: Any, type_name: str | None, ident: str) -> int | None:
         if not ident.startswith(target.id_prefix):
             return None
         ident = ident[len(target.id_prefix) :]
-    return int(ident) if ident.isdigit() and len(ident) < 19 else None
+    return key_number(ident)
 
 
 def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import and_, false, not_, or_, select, true
 
+from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import Resource, SearchParam
 from codoc_fhir.search.model import SearchFilter
 from codoc_fhir.warehouse.schema import dwh_thesaurus_data
@@ -43,8 +44,9 @@ def _value(kind: Resource, param: SearchParam, text: str) -> Any:
         stored = to_db(code) if to_db else code
         conditions.append(false() if stored is None else column == stored)
     matched = and_(*conditions)
-    if param.options.get("official") and system is None and code.isdigit() and len(code) < 19:
-        return or_(matched, kind.key == int(code))
+    official = key_number(code) if param.options.get("official") and system is None else None
+    if official is not None:
+        return or_(matched, kind.key == official)
     return matched
 
 
