@@ -19,6 +19,14 @@ def usual(value: str, system: str | None = None) -> dict[str, str]:
     return answer
 
 
+def official_and_usual(ident: str | int, source_id: str | None) -> list[dict[str, str]]:
+    """identifier[] of a resource with one source id column: official, then usual if any."""
+    found = [official(ident)]
+    if source_id:
+        found.append(usual(source_id))
+    return found
+
+
 def usual_identifiers(body: dict[str, Any]) -> list[tuple[str | None, str]]:
     """(system, value) of each incoming usual identifier; `use` absent means usual.
 

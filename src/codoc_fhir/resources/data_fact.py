@@ -119,9 +119,7 @@ class DataFactResource(Resource):
     def identity(self, row: RowMapping) -> dict[str, Any]:
         """resourceType, id and identifier[] (official, then the usual one)."""
         num = row["data_num"]
-        found = [identifiers.official(num)]
-        if row["id_data_source"]:
-            found.append(identifiers.usual(row["id_data_source"]))
+        found = identifiers.official_and_usual(num, row["id_data_source"])
         return {"resourceType": self.fhir_type, "id": str(num), "identifier": found}
 
     def code(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:

@@ -246,9 +246,7 @@ class DocumentReference(Resource):
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         num = row["document_num"]
-        found = [identifiers.official(num)]
-        if row["id_doc_source"]:
-            found.append(identifiers.usual(row["id_doc_source"]))
+        found = identifiers.official_and_usual(num, row["id_doc_source"])
         resource: dict[str, Any] = {
             "resourceType": "DocumentReference",
             "id": str(num),

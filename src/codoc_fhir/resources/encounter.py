@@ -165,9 +165,7 @@ class EncounterKind(Resource):
     def common_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         """The Encounter fields stays and movements share, from a row."""
         ident = self.fhir_id(row[self.key.name])
-        found = [identifiers.official(ident)]
-        if row[self.identifier_column]:
-            found.append(identifiers.usual(row[self.identifier_column]))
+        found = identifiers.official_and_usual(ident, row[self.identifier_column])
         resource: dict[str, Any] = {
             "resourceType": "Encounter",
             "id": ident,

@@ -126,9 +126,7 @@ class PatientDataObservation(Resource):
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         extra = values.extra_of(row)
         ident = self.fhir_id(row["patient_data_num"])
-        found = [identifiers.official(ident)]
-        if row["id_data_source"]:
-            found.append(identifiers.usual(row["id_data_source"]))
+        found = identifiers.official_and_usual(ident, row["id_data_source"])
         resource: dict[str, Any] = {
             "resourceType": "Observation",
             "id": ident,

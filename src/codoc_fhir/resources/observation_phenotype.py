@@ -333,9 +333,7 @@ class ObservationPhenotype(Resource):
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         ident = self.fhir_id(row["enrsem_num"])
-        found = [identifiers.official(ident)]
-        if row["id_enrsem_source"]:
-            found.append(identifiers.usual(row["id_enrsem_source"]))
+        found = identifiers.official_and_usual(ident, row["id_enrsem_source"])
         resource: dict[str, Any] = {
             "resourceType": "Observation",
             "id": ident,
