@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from codoc_fhir.warehouse import schema
 
@@ -19,6 +19,14 @@ def _insert(engine: Engine, table: Any, values: dict[str, Any]) -> int:
     key = next(iter(table.primary_key.columns))
     with engine.begin() as conn:
         return int(conn.execute(table.insert().values(**values).returning(key)).scalar_one())
+
+
+def count_rows(engine: Engine, *tables: Any) -> int:
+    """How many rows the warehouse tables hold, together."""
+    with engine.connect() as conn:
+        return sum(
+            conn.execute(select(func.count()).select_from(table)).scalar_one() for table in tables
+        )
 
 
 def make_instance(engine: Engine, *, code: str = "INST1", name: str = "Hospital group") -> int:

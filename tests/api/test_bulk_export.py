@@ -8,11 +8,17 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from codoc_fhir.api.export_jobs import join_exports
 from codoc_fhir.warehouse.schema import dwh_data, dwh_patient, dwh_patient_stay, fhir_export_job
-from tests.factories import make_document, make_patient, make_stay, seed_procedure_context
+from tests.factories import (
+    count_rows,
+    make_document,
+    make_patient,
+    make_stay,
+    seed_procedure_context,
+)
 from tests.fhir_client import FhirTestClient, assert_valid_fhir
 from tests.security.tokens import AUTH_ENV, bearer, hs256
 
@@ -37,11 +43,6 @@ def observation(patient: int, code: str = "GLU") -> dict[str, Any]:
         "effectiveDateTime": "2024-01-21T07:00:00Z",
         "valueQuantity": {"value": 95, "unit": "mg/dL"},
     }
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def seed(engine, client, headers: dict[str, str] | None = None) -> None:

@@ -6,7 +6,6 @@ import base64
 import json
 
 import pytest
-from sqlalchemy import func, select
 
 from codoc_fhir.warehouse.schema import (
     dwh_data,
@@ -15,7 +14,7 @@ from codoc_fhir.warehouse.schema import (
     dwh_thesaurus_department,
     dwh_thesaurus_site,
 )
-from tests.factories import make_patient
+from tests.factories import count_rows, make_patient
 
 BASE = "/v4.3.0"
 SITE = "urn:uuid:5a1e0000-0000-4000-8000-000000000001"
@@ -23,11 +22,6 @@ DEPT = "urn:uuid:5a1e0000-0000-4000-8000-000000000002"
 PAT = "urn:uuid:5a1e0000-0000-4000-8000-000000000003"
 STAY = "urn:uuid:5a1e0000-0000-4000-8000-000000000004"
 PROC = "urn:uuid:5a1e0000-0000-4000-8000-000000000005"
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def post_entry(full_url: str | None, resource: dict, **request) -> dict:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
 from codoc_fhir.warehouse.schema import dwh_patient, dwh_patient_stay
+from tests.factories import count_rows
 
 BASE = "/v4.3.0"
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def patient(ipp: str, family: str = "Martin") -> dict:

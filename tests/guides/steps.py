@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, Table, func, select
 
 BASE = "/v4.3.0"
 
@@ -22,12 +21,6 @@ def issue(response: httpx.Response, status: int, code: str) -> str:
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == code
     return str(outcome["issue"][0].get("diagnostics", ""))
-
-
-def count_rows(engine: Engine, table: Table) -> int:
-    """Number of rows in a warehouse table."""
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def usual_identifier(resource: dict[str, Any]) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import dwh_thesaurus, dwh_thesaurus_data
-from tests.guides.steps import BASE, count_rows, expect, issue
+from tests.factories import count_rows
+from tests.guides.steps import BASE, expect, issue
 
 ALLERGY_CONCEPTS = [
     {"code": "PENICILLINE", "display": "Penicillin allergy"},

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from codoc_fhir.warehouse.schema import dwh_thesaurus_site
-from tests.guides.steps import BASE, count_rows, expect, issue, usual_identifier
+from tests.factories import count_rows
+from tests.guides.steps import BASE, expect, issue, usual_identifier
 
 
 def create_organization(client, code: str, org_type: str, name: str, parent_id=None) -> dict:

@@ -7,7 +7,8 @@ import base64
 from typing import Any
 
 from codoc_fhir.warehouse.schema import dwh_patient_mvt
-from tests.guides.steps import BASE, count_rows, expect
+from tests.factories import count_rows
+from tests.guides.steps import BASE, expect
 
 PATIENT = {
     "resourceType": "Patient",

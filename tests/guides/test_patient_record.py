@@ -8,7 +8,8 @@ import base64
 from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import dwh_text, dwh_thesaurus_data, dwh_thesaurus_unit
-from tests.guides.steps import BASE, count_rows, expect, issue, usual_identifier
+from tests.factories import count_rows
+from tests.guides.steps import BASE, expect, issue, usual_identifier
 
 HTML = """
 <h1>Admission Report</h1>

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from codoc_fhir.warehouse.schema import dwh_patient, dwh_patient_ipphist, dwh_patient_stay
-from tests.guides.steps import BASE, count_rows, expect, issue
+from tests.factories import count_rows
+from tests.guides.steps import BASE, expect, issue
 
 PATIENT = {
     "resourceType": "Patient",

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import dwh_enrsem, dwh_text, dwh_thesaurus
-from tests.guides.steps import BASE, count_rows, expect, issue
+from tests.factories import count_rows
+from tests.guides.steps import BASE, expect, issue
 
 CONCEPTS = [
     {"code": "HYPERTENSION", "display": "Arterial hypertension"},

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse import schema
 from codoc_fhir.warehouse.schema import dwh_thesaurus, dwh_thesaurus_data
-from tests.factories import NOW, make_document, make_patient, seed_procedure_context
+from tests.factories import NOW, count_rows, make_document, make_patient, seed_procedure_context
 
 BASE = "/v4.3.0"
 
@@ -34,11 +34,6 @@ ALLERGY_CONCEPTS = [
     {"code": "PEANUT", "display": "Peanut allergy"},
     {"code": "LATEX", "display": "Latex allergy"},
 ]
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def codes(client, path: str = "/codesystem/ALLERGIES/") -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import (
     dwh_data,
@@ -18,6 +18,7 @@ from codoc_fhir.warehouse.schema import (
 )
 from tests.factories import (
     NOW,
+    count_rows,
     make_department,
     make_patient,
     make_stay,
@@ -74,11 +75,6 @@ def b64(data: str | bytes) -> str:
 def with_content(body: dict, data: str, content_type: str = "text/html", **extra) -> dict:
     attachment = {"contentType": content_type, "data": data, **extra}
     return dict(body, content=[{"attachment": attachment}])
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def stored(engine, table, column, num: int = 1):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse import schema
 from codoc_fhir.warehouse.schema import dwh_patient_mvt, dwh_patient_stay
 from tests.factories import (
     NOW,
+    count_rows,
     make_department,
     make_document,
     make_patient,
@@ -59,11 +60,6 @@ DOC_CLOSE = {
     "subject": {"reference": "Patient/1"},
     "period": {"start": "2024-01-15T10:00:00Z", "end": "2024-01-20T16:00:00Z"},
 }
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def stored(engine, table, key, num):

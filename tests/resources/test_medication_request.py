@@ -5,10 +5,17 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus_data
-from tests.factories import make_department, make_patient, make_site, make_stay, make_unit
+from tests.factories import (
+    count_rows,
+    make_department,
+    make_patient,
+    make_site,
+    make_stay,
+    make_unit,
+)
 
 DOC_PRESCRIPTION = {
     "resourceType": "MedicationRequest",
@@ -63,11 +70,6 @@ RICH_DOSAGE = [
     },
     {"sequence": 2, "text": "then 250 mg twice a day"},
 ]
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def without_meta(resource: dict) -> dict:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import dwh_data, dwh_patient_data, dwh_thesaurus_data
-from tests.factories import make_patient, make_stay
+from tests.factories import count_rows, make_patient, make_stay
 
 DOC_WEIGHT = {
     "resourceType": "Observation",
@@ -48,11 +48,6 @@ USE_CASES = [
         "valueString": "Penicillin",
     },
 ]
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def without_meta(resource: dict) -> dict:

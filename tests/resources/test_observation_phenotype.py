@@ -6,12 +6,12 @@ import base64
 import copy
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.resources.observation_phenotype import component_values
 from codoc_fhir.warehouse.schema import dwh_enrsem, dwh_thesaurus, dwh_thesaurus_data
-from tests.factories import NOW, make_document, make_patient, make_stay
+from tests.factories import NOW, count_rows, make_document, make_patient, make_stay
 
 COMPONENT_SYSTEM = "urn:codoc:fhir:phenotype-component"
 DOCUMENT_DATE = "2024-01-12T09:00:00Z"  # make_document's default date
@@ -40,11 +40,6 @@ def for_ids(body: dict, patient: int, document: int) -> dict:
         subject={"reference": f"Patient/{patient}"},
         derivedFrom=[{"reference": f"DocumentReference/{document}"}],
     )
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def enrsem_row(engine, num: int = 1):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import (
     dwh_data,
@@ -21,7 +21,7 @@ from codoc_fhir.warehouse.schema import (
     dwh_thesaurus_unit,
     hospital_instance,
 )
-from tests.factories import make_document, make_patient, make_stay
+from tests.factories import count_rows, make_document, make_patient, make_stay
 
 ORG = "/v4.3.0/organization/"
 LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
@@ -59,13 +59,6 @@ DOC_UNIT_WITH_PERIOD = dict(
         }
     ],
 )
-
-
-def count_rows(engine, *tables) -> int:
-    with engine.connect() as conn:
-        return sum(
-            conn.execute(select(func.count()).select_from(table)).scalar_one() for table in tables
-        )
 
 
 def org(code: str, level: str, name: str, parent: str | None = None) -> dict:

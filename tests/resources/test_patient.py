@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.demo import load_demo
 from codoc_fhir.warehouse.schema import (
@@ -18,7 +18,14 @@ from codoc_fhir.warehouse.schema import (
     dwh_thesaurus_data,
 )
 from tests.conftest import make_settings
-from tests.factories import make_department, make_document, make_site, make_stay, make_unit
+from tests.factories import (
+    count_rows,
+    make_department,
+    make_document,
+    make_site,
+    make_stay,
+    make_unit,
+)
 
 PATIENT = "/v4.3.0/patient/"
 
@@ -80,11 +87,6 @@ WITH_CONTACT = {
     "gender": "male",
     "birthDate": "1980-05-15",
 }
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def patient_row(engine, num: int = 1):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus, dwh_thesaurus_data
-from tests.factories import make_patient, make_stay, seed_procedure_context
+from tests.factories import count_rows, make_patient, make_stay, seed_procedure_context
 
 SEED_PROCEDURE = {
     "resourceType": "Procedure",
@@ -17,11 +17,6 @@ SEED_PROCEDURE = {
     "performedDateTime": "2024-01-15T14:00:00Z",
     "performer": [{"actor": {"reference": "Organization/department-1"}}],
 }
-
-
-def count_rows(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 @pytest.fixture

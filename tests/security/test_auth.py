@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import func, select
 
 from codoc_fhir.api.auth import Grant, parse_scope
 from codoc_fhir.warehouse.schema import dwh_data, dwh_patient
-from tests.factories import seed_procedure_context
+from tests.factories import count_rows, seed_procedure_context
 from tests.security.tokens import (
     AUDIENCE,
     AUTH_ENV,
@@ -29,11 +28,6 @@ PROCEDURE = {
     "subject": {"reference": "Patient/1"},
     "performedDateTime": "2024-01-15T14:00:00Z",
 }
-
-
-def count(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 @pytest.fixture
@@ -91,7 +85,7 @@ def test_valid_token_reads_and_writes(secured, engine):
     assert secured.get("/v4.3.0/Patient/1", headers=bearer(token)).status_code == 200
     created = secured.post("/v4.3.0/procedure/", json=PROCEDURE, headers=bearer(token))
     assert created.status_code == 201
-    assert count(engine, dwh_data) == 1
+    assert count_rows(engine, dwh_data) == 1
 
 
 def test_missing_scope_is_403_forbidden_and_stores_nothing(secured, engine):
@@ -99,10 +93,10 @@ def test_missing_scope_is_403_forbidden_and_stores_nothing(secured, engine):
     response = secured.post("/v4.3.0/procedure/", json=PROCEDURE, headers=bearer(token))
     assert response.status_code == 403
     assert response.json()["issue"][0]["code"] == "forbidden"
-    assert count(engine, dwh_data) == 0
+    assert count_rows(engine, dwh_data) == 0
     assert secured.get("/v4.3.0/Patient/1", headers=bearer(token)).status_code == 403
     assert secured.delete("/v4.3.0/Patient/1", headers=bearer(token)).status_code == 403
-    assert count(engine, dwh_patient) == 1
+    assert count_rows(engine, dwh_patient) == 1
 
 
 def test_v2_scopes_split_read_and_search(secured, engine):
@@ -153,4 +147,4 @@ def test_patient_create_needs_write_scope(secured, engine):
     token = hs256("user/Patient.read")
     response = secured.post("/v4.3.0/patient/", json=PATIENT_BODY, headers=bearer(token))
     assert response.status_code == 403
-    assert count(engine, dwh_patient) == 1
+    assert count_rows(engine, dwh_patient) == 1

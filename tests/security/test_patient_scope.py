@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus_department
-from tests.factories import make_patient, seed_procedure_context
+from tests.factories import count_rows, make_patient, seed_procedure_context
 from tests.security.tokens import AUTH_ENV, bearer, hs256
 
 ADMIN = bearer(hs256("system/*.*", sub="loader"))
@@ -20,11 +20,6 @@ def procedure_for(patient: int) -> dict:
         "subject": {"reference": f"Patient/{patient}"},
         "performedDateTime": "2024-01-15T14:00:00Z",
     }
-
-
-def count(engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 @pytest.fixture
@@ -69,14 +64,14 @@ def test_writes_stay_within_the_patient(secured, engine):
     token = bearer(hs256("patient/*.*", patient="1"))
     created = secured.post("/v4.3.0/procedure/", json=procedure_for(1), headers=token)
     assert created.status_code == 201
-    before = count(engine, dwh_data)
+    before = count_rows(engine, dwh_data)
     for_other = secured.post("/v4.3.0/procedure/", json=procedure_for(2), headers=token)
     assert for_other.status_code == 403
     assert for_other.json()["issue"][0]["code"] == "forbidden"
     assert secured.delete("/v4.3.0/Procedure/2", headers=token).status_code == 404
     moved = secured.put("/v4.3.0/Procedure/1", json=procedure_for(2) | {"id": "1"}, headers=token)
     assert moved.status_code == 403
-    assert count(engine, dwh_data) == before
+    assert count_rows(engine, dwh_data) == before
     assert secured.get("/v4.3.0/Procedure/1", headers=ADMIN).json()["subject"] == {
         "reference": "Patient/1"
     }
