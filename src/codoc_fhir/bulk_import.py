@@ -29,7 +29,7 @@ from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
 from codoc_fhir.resources.registry import build_registry
-from codoc_fhir.warehouse.db import make_engine, migrate
+from codoc_fhir.warehouse.db import make_engine, migrate, write_transaction
 from codoc_fhir.warehouse.schema import fhir_import_checkpoint as checkpoints
 
 # Set by the source server, meaningless here (ours are assigned on create).
@@ -158,7 +158,7 @@ class Importer:
             self._load(key, path, source, state["lines_done"], counters, progress)
         finally:
             progress.close()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._save(conn, key, state["lines_done"], counters, "done", final=True)
         self._say(f"{path}: {counters.text()}")
         return counters
@@ -187,7 +187,7 @@ class Importer:
 
     def _checkpoint(self, key: str, path: Path) -> dict[str, Any]:
         """The file's checkpoint row, created (status running, nothing done) if new."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             row = (
                 conn.execute(select(checkpoints).where(checkpoints.c.import_key == key))
                 .mappings()
@@ -237,7 +237,7 @@ class Importer:
         Without --continue-on-error the resources before the first failure are committed
         and the checkpoint stops just before it."""
         outcome = Batch(lines_done)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             # A write first: SQLite then holds a real transaction the savepoints nest in.
             self._save(conn, key, lines_done, before)
             ids = IdMap(self.served)

@@ -16,6 +16,7 @@ of the kinds, and are authorized one by one (scopes and patient-scoped tokens).
 from __future__ import annotations
 
 import base64
+import copy
 import http
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,7 +216,13 @@ def _entry_error(entry: Entry, error: Exception) -> FhirError:
 
 
 def run_transaction(conn: Connection, context: Context, entries: list[Entry]) -> list[Outcome]:
-    """Every entry in `conn`, in processing order; the first failure aborts (raises)."""
+    """Every entry in `conn`, in processing order; the first failure aborts (raises).
+
+    It works on copies of the entries and a fresh fullUrl map: the transaction runner may
+    run it again from scratch after a deadlock, and the first try's rewrites must not leak.
+    """
+    context.assigned.clear()
+    entries = copy.deepcopy(entries)
     outcomes: dict[int, Outcome] = {}
     for entry in transaction_order(entries):
         entry.resource = rewrite(entry.resource, context.assigned)

@@ -6,13 +6,14 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.fhir.errors import FhirError, operation_outcome
 from codoc_fhir.fhir.responses import fhir_response
+from codoc_fhir.warehouse.transactions import database_fault
 
 log = logging.getLogger("codoc_fhir")
 
@@ -54,16 +55,15 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     return fhir_response(request, operation_outcome("invalid", diagnostics), 400)
 
 
-async def _data_error(request: Request, error: Exception) -> Response:
-    """A value the checks let through but the column refuses (too long, out of range)."""
-    log.info("database refused a value on %s %s: %s", request.method, request.url.path, error)
-    diagnostics = "A value does not fit its warehouse column (too long or out of range)"
-    return fhir_response(request, operation_outcome("invalid", diagnostics), 400)
-
-
-async def _integrity_error(request: Request, error: Exception) -> Response:
-    diagnostics = "The change conflicts with existing data (a duplicate or a dangling link)"
-    return fhir_response(request, operation_outcome("conflict", diagnostics), 409)
+async def _database_error(request: Request, error: Exception) -> Response:
+    """A database failure that escaped the transaction runner: the same mapping it uses
+    (409 conflict, 400 invalid, 503 transient), a 500 only for what is a server bug."""
+    assert isinstance(error, DBAPIError)
+    fault = database_fault(error)
+    if fault is None:
+        return await _unexpected(request, error)
+    log.info("database refused %s %s: %s", request.method, request.url.path, type(error).__name__)
+    return fhir_response(request, fault.outcome(), fault.status, fault.headers)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -76,6 +76,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FhirError, _fhir_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(DataError, _data_error)
-    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

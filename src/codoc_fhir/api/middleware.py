@@ -87,13 +87,27 @@ class _BodyTooLarge(Exception):
 
 
 class AccessLogWriter:
-    """Writes access log rows from a background thread, in batches, off the request path."""
+    """Writes access log rows from a background thread, in batches, off the request path.
 
-    def __init__(self, engine: Engine, batch_size: int = 500, interval: float = 0.5) -> None:
+    Rows that cannot be written (the database is away) are kept and written once it is
+    back, oldest first; at most `max_pending` rows wait, and the number of rows dropped past
+    that is logged (never the rows themselves).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        batch_size: int = 500,
+        interval: float = 0.5,
+        max_pending: int = 100_000,
+    ) -> None:
         self.engine = engine
         self.batch_size = batch_size
         self.interval = interval
-        self.pending: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=100_000)
+        self.max_pending = max_pending
+        self.pending: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=max_pending)
+        self.unwritten: list[dict[str, Any]] = []  # taken from the queue, write failed
+        self.dropped = 0
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="access-log", daemon=True)
         self.thread.start()
@@ -102,23 +116,45 @@ class AccessLogWriter:
         try:
             self.pending.put_nowait(row)
         except queue.Full:
-            log.warning("access log queue full; a row was dropped")
+            with self.lock:
+                self.dropped += 1
 
-    def flush(self) -> None:
-        """Write every pending row now (used at shutdown and by tests)."""
+    def flush(self) -> bool:
+        """Write every pending row now (at shutdown, by tests); False if the database
+        refused them (they stay pending)."""
         with self.lock:
-            rows: list[dict[str, Any]] = []
+            rows = self.unwritten
             while True:
                 try:
                     rows.append(self.pending.get_nowait())
                 except queue.Empty:
                     break
-            if rows:
-                try:
-                    with self.engine.begin() as conn:
-                        conn.execute(fhir_access_log.insert(), rows)
-                except Exception:
-                    log.exception("could not write %d access log rows", len(rows))
+            self._report_dropped(len(rows))
+            if not rows:
+                return True
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(fhir_access_log.insert(), rows)
+            except Exception as error:
+                self.unwritten = rows
+                log.warning(
+                    "could not write %d access log rows (%s); kept for the next try",
+                    len(rows),
+                    type(error).__name__,
+                )
+                return False
+            self.unwritten = []
+            return True
+
+    def _report_dropped(self, waiting: int) -> None:
+        """Drop the oldest kept rows past `max_pending`, and log how many were lost."""
+        excess = waiting - self.max_pending
+        if excess > 0:
+            del self.unwritten[:excess]
+            self.dropped += excess
+        if self.dropped:
+            log.error("access log buffer full: %d rows dropped", self.dropped)
+            self.dropped = 0
 
     def _run(self) -> None:
         while True:

@@ -28,6 +28,7 @@ from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import FhirType, Registry, resolve_bare_number
+from codoc_fhir.warehouse import transactions
 
 BASE = f"/v{FHIR_VERSION}"
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -45,13 +46,11 @@ class Server:
     settings: Settings
 
     def run_read(self, work: Callable[[Connection], Any]) -> Any:
-        with self.engine.connect() as conn:
-            return work(conn)
+        return transactions.run_read(self.engine, work)
 
     def run_write(self, work: Callable[[Connection], Any]) -> Any:
-        """One transaction per write: everything or nothing."""
-        with self.engine.begin() as conn:
-            return work(conn)
+        """One transaction per write: everything or nothing, retried when it raced."""
+        return transactions.run_write(self.engine, work)
 
 
 # --- request helpers -----------------------------------------------------------------------

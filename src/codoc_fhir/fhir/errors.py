@@ -79,6 +79,12 @@ class NotImplementedYet(FhirError):
     status, code = 501, "not-supported"
 
 
+class Transient(FhirError):
+    """The database is away or busy: nothing was done, the same request may be retried."""
+
+    status, code = 503, "transient"
+
+
 def operation_outcome(
     code: str, diagnostics: str, expression: list[str] | None = None, severity: str = "error"
 ) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
 
@@ -187,11 +188,25 @@ class Resource:
             return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
         return self.read(conn, num)
 
+    def lock_row(self, conn: Connection, num: int) -> RowMapping:
+        """The row, locked until the transaction ends: concurrent writers of one resource
+        queue here and each sees the previous one's commit (PostgreSQL `FOR UPDATE`;
+        SQLite write transactions already run one at a time, see warehouse.db)."""
+        query = self.base_query().where(self.key == num).with_for_update(of=self.table)
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"{self.fhir_type} with ID {self.fhir_id(num)} does not exist")
+        return row
+
     def update(
         self, conn: Connection, num: int, body: Any, if_match: str | None = None
     ) -> dict[str, Any]:
-        current = self.fetch_row(conn, num)
+        current = self.lock_row(conn, num)
         check_if_match(if_match, current["row_version"])
+        return self.replace(conn, num, body, current)
+
+    def replace(self, conn: Connection, num: int, body: Any, current: RowMapping) -> dict[str, Any]:
+        """Write `body` over the locked row `current` as its next version."""
         body = self.validate(body)
         if body.get("id") is not None and str(body["id"]) != self.fhir_id(num):
             raise Invalid(
@@ -199,11 +214,29 @@ class Resource:
                 expression=["id"],
             )
         values = self.to_values(conn, body, current)
-        values.update(update_date=utc_now(), row_version=current["row_version"] + 1)
+        self.write_next_version(conn, num, current["row_version"], values)
         with _conflicts_as_409():
-            conn.execute(self.table.update().where(self.key == num).values(**values))
             self.write_children(conn, num, body)
         return self.read(conn, num)
+
+    def write_next_version(
+        self, conn: Connection, num: int, version: int, values: dict[str, Any]
+    ) -> None:
+        """The one place a stored row gets a new version: compare-and-set in the UPDATE
+        itself, so a write can only ever replace the version it was computed from."""
+        values.update(update_date=utc_now(), row_version=version + 1)
+        statement = (
+            self.table.update()
+            .where(self.key == num, self.table.c.row_version == version)
+            .values(**values)
+        )
+        with _conflicts_as_409():
+            changed = conn.execute(statement).rowcount
+        if changed != 1:
+            raise PreconditionFailed(
+                f"{self.fhir_type} {self.fhir_id(num)} changed while it was being updated "
+                f"(version {version} is no longer current): nothing was written"
+            )
 
     def patch(
         self,
@@ -214,26 +247,28 @@ class Resource:
         *,
         json_patch: bool = False,
     ) -> dict[str, Any]:
-        from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
-
-        stored = self.read(conn, num)
-        check_if_match(if_match, int(stored["meta"]["versionId"]))
+        current = self.lock_row(conn, num)
+        check_if_match(if_match, current["row_version"])
+        stored = self.render([current], self.load_related(conn, [current]))[0]
         if json_patch:
             merged = apply_json_patch(stored, changes)
         else:
             merged = merge_patch(stored, changes, self.fhir_type, self.fhir_id(num))
         merged.pop("meta", None)
-        return self.update(conn, num, merged)
+        return self.replace(conn, num, merged, current)
 
     def delete(self, conn: Connection, num: int, if_match: str | None = None) -> None:
-        current = self.fetch_row(conn, num)
+        current = self.lock_row(conn, num)
         check_if_match(if_match, current["row_version"])
         blockers = count_referrers(conn, self.referrers(), num)
         if blockers:
             raise Conflict(f"{self.label} {self.fhir_id(num)} is referenced by {blockers}")
         self.before_delete(conn, num)
+        statement = self.table.delete().where(
+            self.key == num, self.table.c.row_version == current["row_version"]
+        )
         with _conflicts_as_409():
-            conn.execute(self.table.delete().where(self.key == num))
+            conn.execute(statement)
 
 
 def count_referrers(conn: Connection, referrers: Sequence[Referrer], num: int) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import Invalid, Required
 from codoc_fhir.resources.base import Referrer
+from codoc_fhir.warehouse.db import insert_if_absent
 from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus, dwh_thesaurus_data
 
 CODESYSTEM_URL_PREFIX = "urn:codoc:fhir:codesystem:"
@@ -37,21 +38,14 @@ def first_coding(concept: Any, field: str) -> dict[str, Any]:
 
 def ensure_thesaurus(conn: Connection, thesaurus_code: str) -> None:
     """Create the thesaurus row on first use."""
-    exists = conn.execute(
-        select(dwh_thesaurus.c.thesaurus_num).where(
-            dwh_thesaurus.c.thesaurus_code == thesaurus_code
-        )
-    ).first()
-    if exists is None:
-        conn.execute(
-            dwh_thesaurus.insert().values(
-                thesaurus_code=thesaurus_code,
-                name=thesaurus_code,
-                label=thesaurus_code,
-                update_date=utc_now(),
-                row_version=1,
-            )
-        )
+    values = {
+        "thesaurus_code": thesaurus_code,
+        "name": thesaurus_code,
+        "label": thesaurus_code,
+        "update_date": utc_now(),
+        "row_version": 1,
+    }
+    insert_if_absent(conn, dwh_thesaurus, values, ["thesaurus_code"])
 
 
 def resolve_concept(
@@ -79,33 +73,36 @@ def resolve_concept(
             f"{field}.coding[0].system must be {codesystem_url(thesaurus_code)}",
             expression=[f"{field}.coding[0].system"],
         )
-    table = dwh_thesaurus_data
-    found = conn.execute(
-        select(table.c.thesaurus_data_num).where(
-            table.c.thesaurus_code == thesaurus_code, table.c.concept_code == code
-        )
-    ).scalar()
+    found = _concept_num(conn, thesaurus_code, code)
     if found is not None:
-        return int(found)
+        return found
     if strict:
         raise Invalid(
             f"Code {code!r} does not exist in thesaurus {thesaurus_code}",
             expression=[f"{field}.coding[0].code"],
         )
     ensure_thesaurus(conn, thesaurus_code)
-    label = coding.get("display") or concept.get("text") or code
-    inserted = conn.execute(
-        table.insert()
-        .values(
-            thesaurus_code=thesaurus_code,
-            concept_code=code,
-            concept_str=label,
-            update_date=utc_now(),
-            row_version=1,
+    values = {
+        "thesaurus_code": thesaurus_code,
+        "concept_code": code,
+        "concept_str": coding.get("display") or concept.get("text") or code,
+        "update_date": utc_now(),
+        "row_version": 1,
+    }
+    insert_if_absent(conn, dwh_thesaurus_data, values, ["thesaurus_code", "concept_code"])
+    created = _concept_num(conn, thesaurus_code, code)
+    assert created is not None  # inserted now, or by the concurrent writer we waited for
+    return created
+
+
+def _concept_num(conn: Connection, thesaurus_code: str, code: str) -> int | None:
+    table = dwh_thesaurus_data
+    found = conn.execute(
+        select(table.c.thesaurus_data_num).where(
+            table.c.thesaurus_code == thesaurus_code, table.c.concept_code == code
         )
-        .returning(table.c.thesaurus_data_num)
-    ).scalar_one()
-    return int(inserted)
+    ).scalar()
+    return None if found is None else int(found)
 
 
 def concepts_by_num(conn: Connection, nums: Iterable[int]) -> dict[int, Any]:
