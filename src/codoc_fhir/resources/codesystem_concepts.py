@@ -89,9 +89,15 @@ def concepts_of(conn: Connection, codes: Iterable[str]) -> dict[str, list[Row]]:
     return found
 
 
-def find_concept(conn: Connection, thesaurus_code: str, key: str) -> Row:
-    """The concept a key names: its code, else its number; 404 when neither matches."""
+def find_concept(conn: Connection, thesaurus_code: str, key: str, *, lock: bool = False) -> Row:
+    """The concept a key names: its code, else its number; 404 when neither matches.
+
+    With `lock` (a write follows), the row stays locked until the transaction ends, so an
+    If-Match check and the write that follows it cannot interleave with another writer's.
+    """
     in_thesaurus = select(table).where(table.c.thesaurus_code == thesaurus_code)
+    if lock:
+        in_thesaurus = in_thesaurus.with_for_update()
     row = conn.execute(in_thesaurus.where(table.c.concept_code == key)).first()
     concept_num = key_number(key)
     if row is None and concept_num is not None:

@@ -158,7 +158,7 @@ def _change(server: Server, kind: CodeSystem, resolve: Resolver, *, merge: bool)
         def work(conn: Connection) -> Any:
             num, code = resolve(conn, ident)
             check_patient(request, conn, kind, num, write=True)
-            row = rows.find_concept(conn, code, key)
+            row = rows.find_concept(conn, code, key, lock=True)
             check_if_match(if_match, row.row_version)
             rows.check_concept_body(body, code)
             sent = body
@@ -181,7 +181,7 @@ def _delete(server: Server, kind: CodeSystem, resolve: Resolver) -> Endpoint:
         def work(conn: Connection) -> None:
             num, code = resolve(conn, ident)
             check_patient(request, conn, kind, num, write=True)
-            row = rows.find_concept(conn, code, key)
+            row = rows.find_concept(conn, code, key, lock=True)
             check_if_match(if_match, row.row_version)
             rows.delete_concepts(conn, server.settings, [row])
             rows.touch_thesaurus(conn, code)
