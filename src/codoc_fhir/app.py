@@ -26,7 +26,7 @@ from codoc_fhir.warehouse.db import make_engine
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for `settings` (default: from the environment)."""
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.statement_timeout)
     server = Server(engine=engine, registry=build_registry(settings), settings=settings)
     writer = AccessLogWriter(engine) if settings.access_log else None
 

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -56,7 +56,9 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 
 async def _data_error(request: Request, error: Exception) -> Response:
     """A value the checks let through but the column refuses (too long, out of range)."""
-    log.info("database refused a value on %s %s: %s", request.method, request.url.path, error)
+    # Not the message: PostgreSQL quotes the refused value in it, and values come from bodies.
+    state = getattr(getattr(error, "orig", None), "sqlstate", None)
+    log.info("database refused a value on %s %s (%s)", request.method, request.url.path, state)
     diagnostics = "A value does not fit its warehouse column (too long or out of range)"
     return fhir_response(request, operation_outcome("invalid", diagnostics), 400)
 
@@ -64,6 +66,24 @@ async def _data_error(request: Request, error: Exception) -> Response:
 async def _integrity_error(request: Request, error: Exception) -> Response:
     diagnostics = "The change conflicts with existing data (a duplicate or a dangling link)"
     return fhir_response(request, operation_outcome("conflict", diagnostics), 409)
+
+
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
+
+
+def is_statement_timeout(error: Exception) -> bool:
+    """Whether PostgreSQL cancelled the statement after CODOC_STATEMENT_TIMEOUT."""
+    return getattr(getattr(error, "orig", None), "sqlstate", None) == QUERY_CANCELED
+
+
+async def _statement_timeout(request: Request, error: Exception) -> Response:
+    """503 `too-costly` for a statement that ran past CODOC_STATEMENT_TIMEOUT; other
+    OperationalErrors go on to the generic handler."""
+    if not is_statement_timeout(error):
+        return await _unexpected(request, error)
+    log.warning("statement timeout on %s %s", request.method, request.url.path)
+    diagnostics = "The request needs more database time than the server allows; narrow it"
+    return fhir_response(request, operation_outcome("too-costly", diagnostics), 503)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -78,4 +98,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _statement_timeout)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,20 +1,35 @@
 """Opaque keyset cursors for the next/previous links.
 
-A cursor is base64url(JSON) of the sort values of a boundary row, its kind index and its
-primary key, the direction, and the sort signature it was made for. The page after it is
-"rows strictly after (values..., kind, key) in the search order": rows inserted meanwhile
-land before or after the boundary, so each match is answered exactly once.
+A cursor holds the sort values of a boundary row, its kind index and its primary key, the
+direction, and the signature (type and sort) it was made for. The page after it is "rows
+strictly after (values..., kind, key) in the search order": rows inserted meanwhile land
+before or after the boundary, so each match is answered exactly once.
+
+Sort values are patient data (a family name, a birth date) and cursors end up in URLs,
+hence in access logs: a cursor is that JSON encrypted and authenticated (Fernet). Only
+the server can read one, and a tampered or foreign cursor is a 400, never a query. The
+key is CODOC_CURSOR_KEY, or else a random secret kept in CODOC_EXPORT_DIR (created once,
+mode 0600, by whichever worker comes first): every worker and restart reads the same one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import base64
 import json
+import os
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+
 from codoc_fhir.fhir.errors import Invalid
+
+SECRET_FILE = ".cursor-secret"
 
 
 @dataclass(frozen=True)
@@ -42,32 +57,65 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
-def encode(cursor: Cursor) -> str:
-    payload = {
-        "v": [_encode_value(value) for value in cursor.values],
-        "k": cursor.kind_index,
-        "p": cursor.key,
-        "b": cursor.backwards,
-        "s": cursor.signature,
-    }
-    text = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(text).decode().rstrip("=")
+def fernet_for(secret: str) -> Fernet:
+    """The cipher for a secret of any length (a Fernet key is 32 bytes, base64url)."""
+    digest = hashlib.sha256(b"codoc-fhir paging cursor\0" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
 
 
-def decode(token: str, signature: str) -> Cursor:
-    """The cursor in `token`; 400 when it is not one of ours or was made for another sort."""
+def shared_secret(directory: str) -> str:
+    """The secret in `directory`, created (O_EXCL, mode 0600) by the first process to ask."""
+    folder = Path(directory)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / SECRET_FILE
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-        cursor = Cursor(
-            tuple(_decode_value(value) for value in payload["v"]),
-            int(payload["k"]),
-            int(payload["p"]),
-            bool(payload["b"]),
-            str(payload["s"]),
-        )
-    except (ValueError, KeyError, TypeError):
-        raise Invalid("Invalid paging cursor", expression=["_cursor"]) from None
-    if cursor.signature != signature:
-        raise Invalid("The paging cursor was made for another sort order", expression=["_cursor"])
-    return cursor
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another worker created it a moment ago: wait for its write
+            text = path.read_text("ascii").strip()
+            if text:
+                return text
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty: remove it, or set CODOC_CURSOR_KEY") from None
+    text = secrets.token_hex(32)
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    return text
+
+
+class CursorCodec:
+    """Encrypts and authenticates cursors with one key."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        self.fernet = fernet_for(secret) if secret else Fernet(Fernet.generate_key())
+
+    def encode(self, cursor: Cursor) -> str:
+        payload = {
+            "v": [_encode_value(value) for value in cursor.values],
+            "k": cursor.kind_index,
+            "p": cursor.key,
+            "b": cursor.backwards,
+            "s": cursor.signature,
+        }
+        text = json.dumps(payload, separators=(",", ":")).encode()
+        return self.fernet.encrypt(text).decode().rstrip("=")
+
+    def decode(self, token: str, signature: str) -> Cursor:
+        """The cursor in `token`; 400 when it is not one of ours or was made for another
+        search (another type or sort order)."""
+        try:
+            raw = self.fernet.decrypt(token + "=" * (-len(token) % 4))
+            payload = json.loads(raw)
+            cursor = Cursor(
+                tuple(_decode_value(value) for value in payload["v"]),
+                int(payload["k"]),
+                int(payload["p"]),
+                bool(payload["b"]),
+                str(payload["s"]),
+            )
+        except (InvalidToken, ValueError, KeyError, TypeError):
+            raise Invalid("Invalid paging cursor", expression=["_cursor"]) from None
+        if cursor.signature != signature:
+            message = "The paging cursor was made for another sort order or resource type"
+            raise Invalid(message, expression=["_cursor"])
+        return cursor

@@ -20,11 +20,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     """An engine for `url`; SQLite gets foreign keys on, WAL and a busy timeout.
 
     SQLite files get a pool too: opening a connection and setting its pragmas costs about
     1 ms, more than a read by id (bench/, docs/PERFORMANCE.md). In-memory ones get none.
+    Bound parameters never appear in error messages (hence in logs): they carry values of
+    request bodies. On PostgreSQL, `statement_timeout` (seconds, CODOC_STATEMENT_TIMEOUT)
+    bounds every statement of every connection: no request keeps a backend busy for long.
     """
     if url.startswith("sqlite"):
         memory = ":memory:" in url or url.rstrip("/") == "sqlite:" or "mode=memory" in url
@@ -32,11 +35,24 @@ def make_engine(url: str) -> Engine:
             {"poolclass": NullPool} if memory else {"pool_size": 10, "max_overflow": 20}
         )
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **pooling
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+            **pooling,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    connect_args = {}
+    if statement_timeout and url.startswith("postgresql"):
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
 
 
 def alembic_config(url: str) -> Any:
