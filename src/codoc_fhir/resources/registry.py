@@ -27,7 +27,7 @@ from codoc_fhir.resources.observation_phenotype import ObservationPhenotype
 from codoc_fhir.resources.organization import ORGANIZATION_KINDS
 from codoc_fhir.resources.patient import Patient
 from codoc_fhir.resources.procedure import Procedure
-from codoc_fhir.search.cursor import CursorCodec, shared_secret
+from codoc_fhir.search.cursor import CursorCodec
 
 RESOURCE_CLASSES: list[Callable[[Settings], Resource]] = [
     *ORGANIZATION_KINDS,
@@ -165,10 +165,12 @@ class Registry:
         raise NotFound(f"No FHIR endpoint at {path!r}")
 
 
-def build_registry(settings: Settings) -> Registry:
+def build_registry(settings: Settings, cursor_secret: str | None = None) -> Registry:
+    """The registry; paging cursors use CODOC_CURSOR_KEY, else `cursor_secret` (the
+    database's, shared by every worker), else a key of this process alone."""
     return Registry(
         [make(settings) for make in RESOURCE_CLASSES],
         max_search_values=settings.max_search_values,
         max_page_bytes=settings.max_page_bytes,
-        cursor_secret=settings.cursor_key or shared_secret(settings.export_dir),
+        cursor_secret=settings.cursor_key or cursor_secret,
     )

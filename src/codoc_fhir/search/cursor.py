@@ -8,8 +8,9 @@ before or after the boundary, so each match is answered exactly once.
 Sort values are patient data (a family name, a birth date) and cursors end up in URLs,
 hence in access logs: a cursor is that JSON encrypted and authenticated (Fernet). Only
 the server can read one, and a tampered or foreign cursor is a 400, never a query. The
-key is CODOC_CURSOR_KEY, or else a random secret kept in CODOC_EXPORT_DIR (created once,
-mode 0600, by whichever worker comes first): every worker and restart reads the same one.
+key is CODOC_CURSOR_KEY, or else a random secret stored in the database (table
+fhir_server_secret, created by whichever worker starts first): every worker, restart and
+host serving the same database reads the same one.
 """
 
 from __future__ import annotations
@@ -17,19 +18,13 @@ from __future__ import annotations
 import hashlib
 import base64
 import json
-import os
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from codoc_fhir.fhir.errors import Invalid
-
-SECRET_FILE = ".cursor-secret"
 
 
 @dataclass(frozen=True)
@@ -61,26 +56,6 @@ def fernet_for(secret: str) -> Fernet:
     """The cipher for a secret of any length (a Fernet key is 32 bytes, base64url)."""
     digest = hashlib.sha256(b"codoc-fhir paging cursor\0" + secret.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def shared_secret(directory: str) -> str:
-    """The secret in `directory`, created (O_EXCL, mode 0600) by the first process to ask."""
-    folder = Path(directory)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = folder / SECRET_FILE
-    try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another worker created it a moment ago: wait for its write
-            text = path.read_text("ascii").strip()
-            if text:
-                return text
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} is empty: remove it, or set CODOC_CURSOR_KEY") from None
-    text = secrets.token_hex(32)
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    return text
 
 
 class CursorCodec:

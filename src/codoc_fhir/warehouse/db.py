@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
+
+from codoc_fhir.warehouse.schema import fhir_server_secret
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -69,3 +75,22 @@ def migrate(url: str) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), "head")
+
+
+def server_secret(engine: Engine, name: str) -> str:
+    """The random secret `name` of this database, created by the first process to ask.
+
+    INSERT ... ON CONFLICT DO NOTHING then SELECT: workers starting together all end up
+    with the one row that won, and so does every later restart.
+    """
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    row = {
+        "secret_name": name,
+        "secret_value": secrets.token_hex(32),
+        "create_date": datetime.now(UTC),
+    }
+    table = fhir_server_secret
+    with engine.begin() as conn:
+        conn.execute(dialect.insert(table).values(row).on_conflict_do_nothing())
+        query = select(table.c.secret_value).where(table.c.secret_name == name)
+        return str(conn.execute(query).scalar_one())
