@@ -48,10 +48,10 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args = {}
+    connect_args: dict[str, Any] = {}
     if statement_timeout and url.startswith("postgresql"):
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=10,
         max_overflow=20,
@@ -59,6 +59,21 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
         hide_parameters=True,
         connect_args=connect_args,
     )
+    event.listen(engine, "handle_error", _without_detail)
+    return engine
+
+
+def _without_detail(context: Any) -> None:
+    """Drop PostgreSQL's DETAIL from error messages: it quotes row values (`Key (ipp)=(IPP1)
+    already exists`), and messages end up in logs. `error.diag` still holds it all."""
+    error = context.original_exception
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    if primary:
+        error.args = (primary,)
+        wrapped = context.sqlalchemy_exception  # its message was made from the original's
+        if wrapped is not None:
+            origin = f"{type(error).__module__}.{type(error).__name__}"
+            wrapped.args = (f"({origin}) {primary}", *wrapped.args[1:])
 
 
 def alembic_config(url: str) -> Any:
