@@ -144,7 +144,10 @@ def test_forwarded_for_from_loopback_does_not_rotate_the_identity(served):
 def test_a_foreign_host_is_refused(served):
     url, _ = served
     token = bearer(hs256())
-    assert httpx.get(f"{url}{BASE}/Patient", headers={**token, "Host": "evil.example"}).status_code == 400
+    assert (
+        httpx.get(f"{url}{BASE}/Patient", headers={**token, "Host": "evil.example"}).status_code
+        == 400
+    )
     response = httpx.get(f"{url}{BASE}/Patient", headers=token)
     assert response.status_code == 200
     assert all(link["url"].startswith(url) for link in response.json()["link"])

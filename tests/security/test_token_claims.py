@@ -78,8 +78,7 @@ def test_failed_authentications_count_against_the_address(make_client, engine):
     seed_procedure_context(engine)
     client = make_client(**AUTH_ENV, CODOC_RATE_LIMIT_ANONYMOUS="3/minute")
     statuses = [
-        client.get(PATIENTS, headers=bearer(f"guess-{attempt}")).status_code
-        for attempt in range(5)
+        client.get(PATIENTS, headers=bearer(f"guess-{attempt}")).status_code for attempt in range(5)
     ]
     assert statuses == [401, 401, 401, 429, 429]
     throttled = client.get(PATIENTS, headers=bearer("another-guess"))

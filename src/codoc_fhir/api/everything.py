@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codoc_fhir.api.origin import public_origin
 from codoc_fhir.api.export_jobs import exported_kinds, rows_after, rows_clause
+from codoc_fhir.api.origin import public_origin
 from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.base import Resource

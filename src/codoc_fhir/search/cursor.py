@@ -15,8 +15,8 @@ host serving the same database reads the same one.
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -31,8 +32,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import RowMapping
-
-import orjson
 
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search import cursor as cursors
