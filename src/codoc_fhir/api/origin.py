@@ -117,6 +117,14 @@ def _all(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
     return ",".join(value.decode("latin-1") for key, value in headers if key == name)
 
 
+def _local_host(scope: Scope) -> str:
+    """What a request without a Host header (HTTP/1.0) reached: the local address."""
+    server = scope.get("server")
+    if not server:
+        return ""
+    return f"{_bracketed(server[0])}:{server[1]}" if server[1] else _bracketed(server[0])
+
+
 class ForwardedMiddleware:
     """Outermost: believes X-Forwarded-* from trusted proxies only, and records in the
     request state the public host and origin the rest of the stack uses."""
@@ -132,7 +140,7 @@ class ForwardedMiddleware:
 
     def _resolve(self, scope: Scope) -> None:
         headers = scope.get("headers") or []
-        host = _first(headers, b"host") or ""
+        host = _first(headers, b"host") or _local_host(scope)
         scheme = scope.get("scheme", "http")
         peer = scope.get("client")
         if peer and self.policy.trusts(peer[0]):
