@@ -171,7 +171,7 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError as error:
             raise _invalid_token("The token has expired") from error
         except jwt.ImmatureSignatureError as error:
-            raise _invalid_token("The token is not valid yet (nbf is in the future)") from error
+            raise _invalid_token("The token is not valid yet (nbf or iat in the future)") from error
         except jwt.InvalidAudienceError as error:
             raise _invalid_token("The token is not meant for this server (audience)") from error
         except jwt.InvalidIssuerError as error:
