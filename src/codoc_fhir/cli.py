@@ -11,8 +11,16 @@ from codoc_fhir.config import get_settings
 
 
 def _serve(args: argparse.Namespace) -> None:
+    """Migrate, then serve with uvicorn (or gunicorn + uvicorn workers).
+
+    Both run api/http_protocol.py's protocol: bounded request heads, no access log of
+    their own, no X-Forwarded-* handling (the application does it, api/origin.py). The
+    bind address goes to the workers as CODOC_HOST: a Host naming it is allowed.
+    """
     from codoc_fhir.warehouse.db import migrate
 
+    os.environ["CODOC_HOST"] = args.host
+    get_settings.cache_clear()
     settings = get_settings()
     migrate(settings.database_url)
     if args.workers > 1:
@@ -22,7 +30,7 @@ def _serve(args: argparse.Namespace) -> None:
             "gunicorn",
             "codoc_fhir.asgi:app",
             "--worker-class",
-            "uvicorn.workers.UvicornWorker",
+            "codoc_fhir.api.http_protocol.Worker",
             "--workers",
             str(args.workers),
             "--bind",
@@ -32,7 +40,15 @@ def _serve(args: argparse.Namespace) -> None:
         return
     import uvicorn
 
-    uvicorn.run("codoc_fhir.asgi:app", host=args.host, port=args.port, log_level=args.log_level)
+    from codoc_fhir.api.http_protocol import server_options
+
+    uvicorn.run(
+        "codoc_fhir.asgi:app",
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        **server_options(),
+    )
 
 
 def _migrate(_args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_TRANSACTION_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_PAGE_BYTES = 20 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,18 @@ class Settings(BaseSettings):
         default_factory=lambda: str(Path(tempfile.gettempdir()) / "codoc-exports"),
         validation_alias="CODOC_EXPORT_DIR",
     )
+
+    # --- integrity limits (CONTRACT section 8, docs/RELIABILITY.md) -----------------------
+    max_search_values: int = Field(100, validation_alias="CODOC_MAX_SEARCH_VALUES")
+    max_page_bytes: int = Field(DEFAULT_MAX_PAGE_BYTES, validation_alias="CODOC_MAX_PAGE_BYTES")
+    statement_timeout: float = Field(30, validation_alias="CODOC_STATEMENT_TIMEOUT")  # seconds
+    request_timeout: float = Field(60, validation_alias="CODOC_REQUEST_TIMEOUT")  # seconds
+    jwt_max_lifetime: int = Field(24 * 3600, validation_alias="CODOC_JWT_MAX_LIFETIME")  # s
+    cursor_key: str | None = Field(None, validation_alias="CODOC_CURSOR_KEY")
+    base_url: str | None = Field(None, validation_alias="CODOC_BASE_URL")
+    allowed_hosts: str = Field("", validation_alias="CODOC_ALLOWED_HOSTS")  # "": the defaults
+    trusted_proxies: str = Field("", validation_alias="CODOC_TRUSTED_PROXIES")
+    bind_host: str | None = Field(None, validation_alias="CODOC_HOST")  # set by `serve --host`
 
     @property
     def auth_enabled(self) -> bool:

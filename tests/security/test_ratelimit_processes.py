@@ -15,7 +15,8 @@ METADATA = "/v4.3.0/metadata"
 
 
 def _get(url: str, address: str) -> int:
-    # uvicorn trusts X-Forwarded-For from loopback: each test gets its own client address.
+    # The test plays a trusted proxy (CODOC_TRUSTED_PROXIES below): each test gets its own
+    # client address through X-Forwarded-For.
     return httpx.get(url + METADATA, headers={"X-Forwarded-For": address}, timeout=30).status_code
 
 
@@ -32,7 +33,11 @@ def _address() -> str:
 
 @pytest.mark.parametrize("store", ["database", "redis"])
 def test_101st_request_is_throttled_across_two_processes(database_url, tmp_path, store):
-    env = {"CODOC_DATABASE_URL": database_url, "CODOC_RATE_LIMIT_ANONYMOUS": "100/hour"}
+    env = {
+        "CODOC_DATABASE_URL": database_url,
+        "CODOC_RATE_LIMIT_ANONYMOUS": "100/hour",
+        "CODOC_TRUSTED_PROXIES": "127.0.0.1",
+    }
     if store == "redis":
         env["CODOC_REDIS_URL"] = "redis://127.0.0.1:6379/0"
     address = _address()
@@ -47,7 +52,11 @@ def test_101st_request_is_throttled_across_two_processes(database_url, tmp_path,
 def test_serve_with_gunicorn_workers_shares_the_limit(database_url, tmp_path):
     if not database_url.startswith("postgresql"):
         pytest.skip("production mode is exercised on PostgreSQL")
-    env = {"CODOC_DATABASE_URL": database_url, "CODOC_RATE_LIMIT_ANONYMOUS": "100/hour"}
+    env = {
+        "CODOC_DATABASE_URL": database_url,
+        "CODOC_RATE_LIMIT_ANONYMOUS": "100/hour",
+        "CODOC_TRUSTED_PROXIES": "127.0.0.1",
+    }
     address = _address()
     with running_server(tmp_path, env, workers=2) as url:
         statuses = _spread([url], address, 100)

@@ -15,6 +15,7 @@ the token's `patient` claim (or `fhirUser: Patient/<id>`).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,9 +129,11 @@ def patient_of_claims(claims: dict[str, Any]) -> str | None:
 
 
 class TokenVerifier:
-    """Checks signature, expiry and (when configured) issuer and audience of a JWT."""
+    """Checks signature, expiry and (when configured) issuer and audience of a JWT, then
+    the claims PyJWT leaves alone: numeric times, a bounded lifetime, a non-empty subject."""
 
     def __init__(self, settings: Settings) -> None:
+        self.max_lifetime = settings.jwt_max_lifetime
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.keys: dict[str | None, Any] = {}
@@ -167,6 +170,8 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as error:
             raise _invalid_token("The token has expired") from error
+        except jwt.ImmatureSignatureError as error:
+            raise _invalid_token("The token is not valid yet (nbf or iat in the future)") from error
         except jwt.InvalidAudienceError as error:
             raise _invalid_token("The token is not meant for this server (audience)") from error
         except jwt.InvalidIssuerError as error:
@@ -175,6 +180,7 @@ class TokenVerifier:
             raise _invalid_token(f"The token lacks the {error.claim!r} claim") from error
         except jwt.PyJWTError as error:
             raise _invalid_token("The token is invalid (bad signature or format)") from error
+        check_claims(claims, self.max_lifetime)
         return Principal(
             subject=str(claims["sub"])[:200],
             grants=parse_scopes(claims.get("scope", claims.get("scp"))),
@@ -190,6 +196,31 @@ class TokenVerifier:
         if kid is None and len(self.keys) == 1:
             return next(iter(self.keys.values()))
         raise jwt.InvalidKeyError("no key in the JWKS matches the token's kid")
+
+
+TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def check_claims(claims: dict[str, Any], max_lifetime: int, now: float | None = None) -> None:
+    """401 for what a signature does not make acceptable.
+
+    PyJWT converts `"exp": "99999999999"` to a number: times must be JSON numbers here.
+    A token living longer than CODOC_JWT_MAX_LIFETIME (exp - iat, or exp - now without
+    iat) is refused: a leaked long-lived token would be valid for years. An empty subject
+    would make every such caller one anonymous-looking user.
+    """
+    for name in TIME_CLAIMS:
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise _invalid_token(f"The token's {name!r} claim must be a number")
+    start = claims.get("iat")
+    lifetime = claims["exp"] - (start if start is not None else (now or time.time()))
+    if lifetime > max_lifetime:
+        raise _invalid_token(
+            f"The token lives longer than the {max_lifetime} s this server accepts"
+        )
+    if not str(claims.get("sub") or "").strip():
+        raise _invalid_token("The token's 'sub' claim is empty")
 
 
 def _load_pem(pem: str) -> Any:
@@ -222,7 +253,11 @@ def is_public(path: str) -> bool:
 
 
 class AuthMiddleware:
-    """Verifies the bearer token; puts the principal and user id in the request state."""
+    """Verifies the bearer token; puts the principal and user id in the request state.
+
+    A failed authentication is not answered here but by `AuthRequiredMiddleware`, after
+    the rate limiter: failures count against the client address like anonymous requests.
+    """
 
     def __init__(self, app: Any, verifier: TokenVerifier | None) -> None:
         self.app = app
@@ -240,8 +275,7 @@ class AuthMiddleware:
                 principal = self._authenticate(scope)
             except Unauthorized as error:
                 if not is_public(scope.get("path", "")):
-                    await _send_error(send, error)
-                    return
+                    state["auth_error"] = error
                 principal = None
             if principal is not None:
                 state["principal"] = principal
@@ -257,6 +291,20 @@ class AuthMiddleware:
         if kind.lower() != "bearer" or not token.strip():
             raise _missing_token()
         return self.verifier.verify(token.strip())
+
+
+class AuthRequiredMiddleware:
+    """Answers the 401 the AuthMiddleware found, once the rate limiter has counted it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        error = (scope.get("state") or {}).get("auth_error") if scope["type"] == "http" else None
+        if error is not None:
+            await _send_error(send, error)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _send_error(send: Any, error: FhirError) -> None:

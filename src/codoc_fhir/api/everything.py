@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.api.export_jobs import exported_kinds, rows_after, rows_clause
+from codoc_fhir.api.origin import public_origin
 from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.base import Resource
@@ -146,7 +147,7 @@ def everything_endpoint(server: Any) -> Any:
             return everything_page(conn, server.registry, num, types, pairs)
 
         resources, total, next_cursor = await run_in_threadpool(server.run_read, work)
-        self_url = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        self_url = public_origin(request) + request.url.path
         bundle = everything_bundle(
             resources, total, next_cursor, pairs, self_url, base_url(request)
         )

@@ -12,6 +12,7 @@ removes its files.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -168,7 +169,7 @@ def run_export(engine: Engine, registry: Any, root: str, num: int, request: Expo
             raise _Cancelled
         directory = job_directory(root, job)
         shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
+        private_directory(directory)
         outputs = _write_files(engine, registry, directory, num, request)
         done = _update_job(
             engine,
@@ -191,13 +192,21 @@ def run_export(engine: Engine, registry: Any, root: str, num: int, request: Expo
             shutil.rmtree(directory, ignore_errors=True)
 
 
+def private_directory(directory: Path) -> None:
+    """Create `directory` (and the export root) readable by the server's user only: export
+    files hold whole patient records."""
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700)
+    os.chmod(directory, 0o700)
+
+
 def _write_files(
     engine: Engine, registry: Any, directory: Path, num: int, request: ExportRequest
 ) -> list[dict[str, Any]]:
     outputs: list[dict[str, Any]] = []
     for fhir_type in request.types:
         path = directory / f"{fhir_type}.ndjson"
-        with path.open("wb") as out:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
             count = _write_type(engine, registry, out, num, fhir_type, request)
         if count:
             outputs.append({"type": fhir_type, "file": path.name, "count": count})

@@ -1,7 +1,8 @@
-"""ASGI middleware: the body size limit (413) and the access log."""
+"""ASGI middleware: the body size limit (413), the body read timeout (408), the access log."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import re
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from codoc_fhir.fhir.errors import operation_outcome
+from codoc_fhir.fhir.errors import FhirError, operation_outcome
 from codoc_fhir.warehouse.schema import fhir_access_log
 
 Scope = dict[str, Any]
@@ -84,6 +85,45 @@ class BodyLimitMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class BodyTimedOut(FhirError):
+    status, code = 408, "timeout"
+
+
+class BodyTimeoutMiddleware:
+    """408 (and the connection closed) when a client leaves `timeout` seconds between two
+    parts of its body (CODOC_REQUEST_TIMEOUT): a slow or stalled upload cannot hold a
+    worker forever. Once the body is complete, receive() is left alone (it then only
+    waits for a disconnect). Reading the headers is bounded by the HTTP protocol itself
+    (api/http_protocol.py).
+    """
+
+    def __init__(self, app: Any, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.timeout:
+            await self.app(scope, receive, send)
+            return
+        complete = False
+
+        async def timed_receive() -> Any:
+            nonlocal complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except TimeoutError:
+                raise BodyTimedOut(
+                    f"The request body did not arrive within {self.timeout:g} s",
+                    headers={"Connection": "close"},
+                ) from None
+            complete = message["type"] != "http.request" or not message.get("more_body")
+            return message
+
+        await self.app(scope, timed_receive, send)
 
 
 class AccessLogWriter:

@@ -21,6 +21,7 @@ from codoc_fhir import FHIR_VERSION
 from codoc_fhir.api.auth import authorize, check_patient
 from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
 from codoc_fhir.api.docs import operation_doc, success_status
+from codoc_fhir.api.origin import public_base
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType
@@ -80,8 +81,7 @@ async def read_body(request: Request, *, allow_json_patch: bool = False) -> tupl
     return parse_json_body(await request.body()), is_patch
 
 
-def base_url(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}{BASE}"
+base_url = public_base  # the FHIR base of every link (api/origin.py)
 
 
 def resource_headers(resource: dict[str, Any]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from codoc_fhir.config import Settings
+from codoc_fhir.config import DEFAULT_MAX_PAGE_BYTES, Settings
 from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.codesystem import CodeSystem
@@ -27,6 +27,7 @@ from codoc_fhir.resources.observation_phenotype import ObservationPhenotype
 from codoc_fhir.resources.organization import ORGANIZATION_KINDS
 from codoc_fhir.resources.patient import Patient
 from codoc_fhir.resources.procedure import Procedure
+from codoc_fhir.search.cursor import CursorCodec
 
 RESOURCE_CLASSES: list[Callable[[Settings], Resource]] = [
     *ORGANIZATION_KINDS,
@@ -119,7 +120,19 @@ class Address:
 class Registry:
     """All FHIR types served, by name, plus the Codoc sub-paths of particular kinds."""
 
-    def __init__(self, kinds: list[Resource]) -> None:
+    def __init__(
+        self,
+        kinds: list[Resource],
+        *,
+        max_search_values: int = 100,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+        cursor_secret: str | None = None,
+    ) -> None:
+        # The cost limits every search (type search or Bundle entry) is held to, and the
+        # key of its paging cursors (random when none is given: one process only).
+        self.max_search_values = max_search_values
+        self.max_page_bytes = max_page_bytes
+        self.cursors = CursorCodec(cursor_secret)
         self.types: dict[str, FhirType] = {}
         for kind in kinds:
             self.types.setdefault(kind.fhir_type, FhirType(kind.fhir_type)).kinds.append(kind)
@@ -152,5 +165,12 @@ class Registry:
         raise NotFound(f"No FHIR endpoint at {path!r}")
 
 
-def build_registry(settings: Settings) -> Registry:
-    return Registry([make(settings) for make in RESOURCE_CLASSES])
+def build_registry(settings: Settings, cursor_secret: str | None = None) -> Registry:
+    """The registry; paging cursors use CODOC_CURSOR_KEY, else `cursor_secret` (the
+    database's, shared by every worker), else a key of this process alone."""
+    return Registry(
+        [make(settings) for make in RESOURCE_CLASSES],
+        max_search_values=settings.max_search_values,
+        max_page_bytes=settings.max_page_bytes,
+        cursor_secret=settings.cursor_key or cursor_secret,
+    )

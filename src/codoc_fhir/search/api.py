@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from codoc_fhir.api.origin import public_origin
 from codoc_fhir.fhir.errors import UnsupportedMediaType
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.responses import fhir_response
@@ -25,7 +26,7 @@ from codoc_fhir.search.bundle import searchset
 from codoc_fhir.search.clauses import patient_column
 from codoc_fhir.search.execute import SearchScope, run_search
 from codoc_fhir.search.includes import check_include
-from codoc_fhir.search.model import is_lenient, parse_search
+from codoc_fhir.search.model import SearchRequest, is_lenient, parse_search
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -41,20 +42,42 @@ def search_bundle(
     patient: int | None = None,
     compartment: int | None = None,
 ) -> dict[str, Any]:
-    """Parse, run and answer a search in a read connection (call it in the threadpool)."""
+    """Parse, run and answer a search (call it in the threadpool).
+
+    The query is parsed before a connection is opened: a search refused for its cost (or
+    any other 400) never reaches the database.
+    """
+    request = parse_for(server.registry, kinds, pairs, lenient)
+    scope = search_scope(server.registry, kinds, patient, compartment)
     return server.run_read(
-        lambda conn: search_in(
-            conn,
-            server.registry,
-            kinds,
-            pairs,
-            self_url=self_url,
-            server_base=server_base,
-            lenient=lenient,
-            patient=patient,
-            compartment=compartment,
+        lambda conn: searchset(
+            request,
+            run_search(conn, scope, request, server.registry),
+            self_url,
+            server_base,
         )
     )
+
+
+def parse_for(
+    registry: Any, kinds: Sequence[Resource], pairs: list[tuple[str, str]], lenient: bool
+) -> SearchRequest:
+    """The parsed search, held to the registry's cost limits (CODOC_MAX_SEARCH_VALUES)."""
+    return parse_search(
+        pairs,
+        kinds,
+        lenient=lenient,
+        known_types=registry.types.keys(),
+        include_ok=lambda spec: check_include(registry, spec),
+        max_values=registry.max_search_values,
+    )
+
+
+def search_scope(
+    registry: Any, kinds: Sequence[Resource], patient: int | None, compartment: int | None
+) -> SearchScope:
+    all_kinds = registry.types[kinds[0].fhir_type].kinds
+    return SearchScope(kinds, all_kinds, patient=patient, compartment=compartment)
 
 
 def search_in(
@@ -70,15 +93,8 @@ def search_in(
     compartment: int | None = None,
 ) -> dict[str, Any]:
     """The searchset Bundle of a search run in `conn` (a Bundle entry's GET, for one)."""
-    request = parse_search(
-        pairs,
-        kinds,
-        lenient=lenient,
-        known_types=registry.types.keys(),
-        include_ok=lambda spec: check_include(registry, spec),
-    )
-    all_kinds = registry.types[kinds[0].fhir_type].kinds
-    scope = SearchScope(kinds, all_kinds, patient=patient, compartment=compartment)
+    request = parse_for(registry, kinds, pairs, lenient)
+    scope = search_scope(registry, kinds, patient, compartment)
     return searchset(request, run_search(conn, scope, request, registry), self_url, server_base)
 
 
@@ -104,7 +120,7 @@ def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment
 
         check_format(request)
         pairs = await _pairs(request, form)
-        origin = f"{request.url.scheme}://{request.url.netloc}"
+        origin = public_origin(request)
         path = request.url.path.removesuffix("/_search")
         bundle = await run_in_threadpool(
             search_bundle,

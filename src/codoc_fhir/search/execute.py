@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -132,11 +133,14 @@ def _order(sub: Any, request: SearchRequest, backwards: bool) -> list[Any]:
     return order
 
 
-def _boundary(row: RowMapping, request: SearchRequest, backwards: bool) -> str:
+def _boundary(
+    row: RowMapping, request: SearchRequest, backwards: bool, codec: Any, made_for: str
+) -> str:
     values = tuple(row[f"s{position}"] for position in range(len(request.sort)))
-    cursor = cursors.Cursor(values, row["k"], row["p"], backwards, signature(request))
-    return cursors.encode(cursor)
+    return codec.encode(cursors.Cursor(values, row["k"], row["p"], backwards, made_for))
 
+
+Matched = tuple[Resource, RowMapping, dict[str, Any]]
 
 # typed loosely: mypy 2.4 crashes expanding union_all's variadic generic signature
 union_all_any: Any = union_all
@@ -144,6 +148,9 @@ union_all_any: Any = union_all
 
 def run_search(conn: Connection, scope: SearchScope, request: SearchRequest, registry: Any) -> Any:
     """The page of matches (and includes) of `request`, with its total and cursors."""
+    codec = registry.cursors
+    made_for = f"{scope.all_kinds[0].fhir_type}:{signature(request)}"
+    cursor = codec.decode(request.cursor, made_for) if request.cursor else None
     branches = match_branches(scope, request)
     if not branches:
         return SearchResult(total=None if request.total == "none" else 0)
@@ -154,25 +161,83 @@ def run_search(conn: Connection, scope: SearchScope, request: SearchRequest, reg
     result = SearchResult(total=total)
     if request.summary_count or request.count == 0:
         return result
-    cursor = cursors.decode(request.cursor, signature(request)) if request.cursor else None
     backwards = bool(cursor and cursor.backwards)
     query = select(sub).order_by(*_order(sub, request, backwards)).limit(request.count + 1)
     if cursor is not None:
         query = query.where(_after(sub, request, cursor))
     rows = list(conn.execute(query).mappings())
     more = len(rows) > request.count
-    page = rows[: request.count]
+    page = rows[: request.count]  # in the direction of travel: nearest the cursor first
+    matched = load_rows(conn, scope.all_kinds, [(row["k"], row["p"]) for row in page])
+    budget = registry.max_page_bytes
+    matched, result.included = fit_page(conn, registry, scope, request, matched, budget)
+    if matched:
+        last = matched[-1]
+        kept = page_position(page, scope.all_kinds.index(last[0]), last[1][last[0].key.name])
+        more = more or kept < len(page)
+        page = page[:kept]
     if backwards:
         page.reverse()
+        matched.reverse()
     if page:
         if more or backwards:
-            result.next_cursor = _boundary(page[-1], request, False)
+            result.next_cursor = _boundary(page[-1], request, False, codec, made_for)
         if (cursor is not None and not backwards) or (backwards and more):
-            result.previous_cursor = _boundary(page[0], request, True)
-    matched = load_rows(conn, scope.all_kinds, [(row["k"], row["p"]) for row in page])
+            result.previous_cursor = _boundary(page[0], request, True, codec, made_for)
     result.matches = [resource for _, _, resource in matched]
-    result.included = included_resources(conn, registry, scope, request, matched)
     return result
+
+
+# Room left in a page's budget for the Bundle itself: total, links (which repeat the query
+# string, at most 16 KiB each), and the fullUrl and search mode of each entry.
+ENVELOPE_BYTES = 64 * 1024
+ENTRY_BYTES = 200
+
+
+def encoded_size(resource: dict[str, Any]) -> int:
+    return len(orjson.dumps(resource, default=str)) + ENTRY_BYTES
+
+
+def fit_page(
+    conn: Connection,
+    registry: Any,
+    scope: SearchScope,
+    request: SearchRequest,
+    matched: list[Matched],
+    budget: int | None,
+) -> tuple[list[Matched], list[dict[str, Any]]]:
+    """The leading matches (and their includes) whose encoded size stays within `budget`
+    bytes (CODOC_MAX_PAGE_BYTES): a page that would exceed it ends early, and the next
+    link continues from its last match. At least one match is always kept, or paging
+    could never move on.
+    """
+    room = None if budget is None else budget - ENVELOPE_BYTES
+    count = len(matched)
+    if room is not None:
+        used = 0
+        for position, (_, _, resource) in enumerate(matched):
+            used += encoded_size(resource)
+            if used > room:
+                count = max(position, 1)
+                break
+    while True:
+        included = included_resources(conn, registry, scope, request, matched[:count])
+        if room is None or count <= 1:
+            break
+        size = sum(encoded_size(resource) for _, _, resource in [*matched[:count]])
+        size += sum(encoded_size(resource) for resource in included)
+        if size <= room:
+            break
+        count //= 2  # the includes did not fit: halve the matches and ask again
+    return matched[:count], included
+
+
+def page_position(page: Sequence[RowMapping], kind_index: int, key: int) -> int:
+    """How many rows of `page` lead up to (and include) the row (kind_index, key)."""
+    for position, row in enumerate(page):
+        if (row["k"], row["p"]) == (kind_index, key):
+            return position + 1
+    return len(page)
 
 
 def load_rows(

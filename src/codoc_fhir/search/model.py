@@ -18,6 +18,7 @@ from codoc_fhir.resources.base import Resource, SearchParam
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
+DEFAULT_MAX_VALUES = 100  # CODOC_MAX_SEARCH_VALUES
 # Accepted and ignored: output options handled elsewhere, and `_totalMethod`, which fhirpy
 # sends with `_count=0` to ask for the total (always computed here unless `_total=none`).
 IGNORED = frozenset({"_format", "_pretty", "_totalMethod"})
@@ -26,6 +27,12 @@ TOTAL_MODES = ("none", "estimate", "accurate")
 
 class NotSupported(FhirError):
     status, code = 400, "not-supported"
+
+
+class TooCostly(FhirError):
+    """A search asking for more work than the server bounds a request to (before any SQL)."""
+
+    status, code = 400, "too-costly"
 
 
 class Prefix(StrEnum):
@@ -157,12 +164,29 @@ class _Parser:
         lenient: bool,
         known_types: Iterable[str],
         include_ok: Callable[[IncludeSpec], bool],
+        max_values: int = DEFAULT_MAX_VALUES,
     ) -> None:
         self.kinds = kinds
         self.lenient = lenient
         self.known_types = set(known_types)
         self.include_ok = include_ok
+        self.max_values = max_values
+        self.value_count = 0
         self.request = SearchRequest()
+
+    def count_values(self, key: str, count: int) -> None:
+        """Every value is one more clause in the SQL: past the limit, refuse the request.
+
+        Repeated parameters and comma-separated values count alike; the check runs while
+        parsing, so a refused search never reaches the database.
+        """
+        self.value_count += count
+        if self.value_count > self.max_values:
+            raise TooCostly(
+                f"The search names more than {self.max_values} values "
+                "(repeated parameters and comma-separated values count alike)",
+                expression=[key],
+            )
 
     def reject(self, message: str, key: str) -> None:
         if not self.lenient:
@@ -193,7 +217,9 @@ class _Parser:
             raise Invalid(f"Search parameter {key!r} has no value", expression=[key])
         if modifier_name == "missing" and value not in ("true", "false"):
             raise Invalid(f"{key} takes true or false", expression=[key])
-        values = tuple(self._value(kind_type, text, modifier_name) for text in split_values(value))
+        texts = split_values(value)
+        self.count_values(key, len(texts))
+        values = tuple(self._value(kind_type, text, modifier_name) for text in texts)
         self.request.filters.append(SearchFilter(name, kind_type, modifier_name, values))
         return True
 
@@ -274,13 +300,15 @@ def parse_search(
     lenient: bool = False,
     known_types: Iterable[str] = (),
     include_ok: Callable[[IncludeSpec], bool] = lambda spec: True,
+    max_values: int = DEFAULT_MAX_VALUES,
 ) -> SearchRequest:
     """Parse query (or form) pairs against the parameters `kinds` declare.
 
     `known_types` are the FHIR types served (for :Type modifiers and _include); `include_ok`
-    tells whether an _include/_revinclude names a declared reference parameter.
+    tells whether an _include/_revinclude names a declared reference parameter. More than
+    `max_values` search values in all is a 400 `too-costly` (CODOC_MAX_SEARCH_VALUES).
     """
-    parser = _Parser(kinds, lenient, known_types, include_ok)
+    parser = _Parser(kinds, lenient, known_types, include_ok, max_values)
     for key, value in pairs:
         parser.add(key, value)
     return parser.request

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
+
+from codoc_fhir.warehouse.schema import fhir_server_secret
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -39,11 +43,14 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     """An engine for `url`; SQLite gets foreign keys on, WAL and a busy timeout.
 
     SQLite files get a pool too: opening a connection and setting its pragmas costs about
     1 ms, more than a read by id (bench/, docs/PERFORMANCE.md). In-memory ones get none.
+    Bound parameters never appear in error messages (hence in logs): they carry values of
+    request bodies. On PostgreSQL, `statement_timeout` (seconds, CODOC_STATEMENT_TIMEOUT)
+    bounds every statement of every connection: no request keeps a backend busy for long.
     """
     if url.startswith("sqlite"):
         memory = ":memory:" in url or url.rstrip("/") == "sqlite:" or "mode=memory" in url
@@ -51,12 +58,40 @@ def make_engine(url: str) -> Engine:
             {"poolclass": NullPool} if memory else {"pool_size": 10, "max_overflow": 20}
         )
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **pooling
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+            **pooling,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if statement_timeout and url.startswith("postgresql"):
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    engine = create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
+    event.listen(engine, "handle_error", _without_detail)
+    return engine
+
+
+def _without_detail(context: Any) -> None:
+    """Drop PostgreSQL's DETAIL from error messages: it quotes row values (`Key (ipp)=(IPP1)
+    already exists`), and messages end up in logs. `error.diag` still holds it all."""
+    error = context.original_exception
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    if primary:
+        error.args = (primary,)
+        wrapped = context.sqlalchemy_exception  # its message was made from the original's
+        if wrapped is not None:
+            origin = f"{type(error).__module__}.{type(error).__name__}"
+            wrapped.args = (f"({origin}) {primary}", *wrapped.args[1:])
 
 
 @contextmanager
@@ -114,3 +149,22 @@ def migrate(url: str) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), "head")
+
+
+def server_secret(engine: Engine, name: str) -> str:
+    """The random secret `name` of this database, created by the first process to ask.
+
+    INSERT ... ON CONFLICT DO NOTHING then SELECT: workers starting together all end up
+    with the one row that won, and so does every later restart.
+    """
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    row = {
+        "secret_name": name,
+        "secret_value": secrets.token_hex(32),
+        "create_date": datetime.now(UTC),
+    }
+    table = fhir_server_secret
+    with engine.begin() as conn:
+        conn.execute(dialect.insert(table).values(row).on_conflict_do_nothing())
+        query = select(table.c.secret_value).where(table.c.secret_name == name)
+        return str(conn.execute(query).scalar_one())

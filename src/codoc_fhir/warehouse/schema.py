@@ -476,6 +476,14 @@ fhir_rate_limit = Table(  # added: request counters shared by every worker proce
     Column("request_count", Integer, nullable=False),
 )
 
+fhir_server_secret = Table(  # added: random secrets every worker shares (cursor key)
+    "fhir_server_secret",
+    metadata,
+    Column("secret_name", String(50), primary_key=True),
+    Column("secret_value", String(200), nullable=False),
+    Column("create_date", Timestamp, nullable=False),
+)
+
 # --- bulk data ---------------------------------------------------------------------------
 
 fhir_import_checkpoint = Table(  # added: how far `codoc-fhir import` got in each file

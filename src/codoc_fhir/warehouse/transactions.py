@@ -62,7 +62,7 @@ def database_fault(error: DBAPIError) -> FhirError | None:
         return Conflict("The change raced with concurrent changes and was not applied: retry it")
     if sqlstate(error) == TIMEOUT_STATE:
         return Transient(
-            "The query ran longer than the server allows (statement timeout)",
+            "The request needs more database time than the server allows; narrow it",
             code="too-costly",
         )
     if error.connection_invalidated or _is_unavailable(error):
