@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from starlette.concurrency import run_in_threadpool
 
 from codoc_fhir import FHIR_VERSION
+from codoc_fhir.api.dispatch import route_path
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.errors import operation_outcome
 from codoc_fhir.warehouse.schema import fhir_rate_limit
@@ -188,10 +189,7 @@ class RateLimitMiddleware:
 
 def _exempt(scope: Scope) -> bool:
     """Whether the request is one the limits never count (docs, the CapabilityStatement)."""
-    path = scope.get("path", "")
-    root = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
+    path = route_path(scope)
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 

@@ -82,7 +82,9 @@ async def read_body(request: Request, *, allow_json_patch: bool = False) -> tupl
 
 
 def base_url(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}{BASE}"
+    """`http://host/v4.3.0`, behind the root path a proxy serves the API under (if any)."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}{root}{BASE}"
 
 
 def resource_headers(resource: dict[str, Any]) -> dict[str, str]:

@@ -100,7 +100,7 @@ def _compartment_id(text: str) -> int:
 
 def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment: bool) -> Any:
     async def answer(request: Request, patient_id: str | None) -> Response:
-        from codoc_fhir.api.routes import check_format
+        from codoc_fhir.api.routes import base_url, check_format
 
         check_format(request)
         pairs = await _pairs(request, form)
@@ -112,7 +112,7 @@ def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment
             kinds,
             pairs,
             self_url=origin + path,
-            server_base=origin + path[: path.index("/", 1)],
+            server_base=base_url(request),
             lenient=is_lenient(request.headers.get("prefer")),
             patient=getattr(request.state, "patient_restriction", None),
             compartment=_compartment_id(patient_id) if patient_id is not None else None,
