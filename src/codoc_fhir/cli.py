@@ -196,7 +196,7 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument(
         "--host",
         default=os.environ.get("CODOC_HOST", "127.0.0.1"),
-        help="address to listen on: 0.0.0.0 for every interface (default %(default)s, env CODOC_HOST)",
+        help="address to listen on, 0.0.0.0 for every one (default %(default)s, env CODOC_HOST)",
     )
     serve.add_argument(
         "--port",
@@ -211,7 +211,10 @@ def _add_serve(commands: Any) -> None:
         help="worker processes; more than 1 runs gunicorn, for production (default %(default)s)",
     )
     serve.add_argument(
-        "--log-level", default="info", choices=LOG_LEVELS, help="server log verbosity (default %(default)s)"
+        "--log-level",
+        default="info",
+        choices=LOG_LEVELS,
+        help="server log verbosity (default %(default)s)",
     )
     serve.add_argument(
         "--root-path",
@@ -256,7 +259,9 @@ def _add_access_log(commands: Any) -> None:
         help="print the API access log, newest first",
         description="Rows of fhir_access_log (one per request), newest first.",
     )
-    access.add_argument("--since", type=_since, metavar="WHEN", help="ISO date/time, or 30m / 2h / 7d back")
+    access.add_argument(
+        "--since", type=_since, metavar="WHEN", help="ISO date/time, or 30m / 2h / 7d back"
+    )
     access.add_argument("--user", help="only this user (token subject, or 'anonymous')")
     access.add_argument("--status", type=int, metavar="CODE", help="only this HTTP status")
     access.add_argument(

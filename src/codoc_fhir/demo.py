@@ -233,7 +233,9 @@ def _with_real_references(value: Any, ids: dict[str, str]) -> Any:
     """`value` with every `{"reference": "Type/@key"}` replaced by the loaded resource's."""
     if isinstance(value, dict):
         return {
-            name: ids[item] if name == "reference" and item in ids else _with_real_references(item, ids)
+            name: ids[item]
+            if name == "reference" and item in ids
+            else _with_real_references(item, ids)
             for name, item in value.items()
         }
     if isinstance(value, list):

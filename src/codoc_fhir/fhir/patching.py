@@ -66,7 +66,8 @@ def apply_json_patch(stored: dict[str, Any], operations: Any) -> dict[str, Any]:
         try:
             patched = jsonpatch.apply_patch(patched, [operation])
         except jsonpatch.JsonPatchTestFailed:
-            raise _failure(index, operation, fhir_type, "the value differs from the tested one")
+            reason = "the value differs from the tested one"
+            raise _failure(index, operation, fhir_type, reason) from None
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError):
             raise _failure(index, operation, fhir_type, _missing(operation)) from None
     if not isinstance(patched, dict):
