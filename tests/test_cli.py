@@ -137,3 +137,10 @@ def test_serve_under_a_root_path_keeps_it_in_links(database_url, engine, tmp_pat
     assert bundle["entry"][0]["fullUrl"] == f"{url}/fhir/v4.3.0/Organization/site-1"
     assert "/fhir/openapi.json" in docs
     assert metadata.status_code == 200
+
+
+def test_access_log_before_any_migration_says_what_to_run(tmp_path):
+    done = run_cli("access-log", cwd=tmp_path, CODOC_DATABASE_URL=f"sqlite:///{tmp_path}/new.db")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.rstrip().endswith("has no warehouse tables yet: run `codoc-fhir migrate`")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from codoc_fhir import FHIR_VERSION, __version__
 from codoc_fhir.config import get_settings
@@ -140,7 +140,7 @@ def _access_log(args: argparse.Namespace) -> None:
             )
 
 
-def _database_problem(error: OperationalError | ArgumentError, url: str) -> str:
+def _database_problem(error: Exception, url: str) -> str:
     """One line saying why the database cannot be used (no traceback, no password)."""
     try:
         shown = make_url(url).render_as_string(hide_password=True)
@@ -148,6 +148,8 @@ def _database_problem(error: OperationalError | ArgumentError, url: str) -> str:
         return f"codoc-fhir: CODOC_DATABASE_URL is not a database URL: {url!r}"
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    if "no such table" in reason or reason.startswith("relation "):  # SQLite, PostgreSQL
+        return f"codoc-fhir: {shown} has no warehouse tables yet: run `codoc-fhir migrate`"
     if "does not exist" in reason:
         return f"codoc-fhir: {reason} ({shown}): create it first, or set CODOC_DATABASE_URL"
     return f"codoc-fhir: cannot use the database {shown}: {reason}"
@@ -275,7 +277,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (OperationalError, ArgumentError) as error:
+    except (OperationalError, ProgrammingError, ArgumentError) as error:
+        if isinstance(error, ProgrammingError) and "does not exist" not in str(error.orig):
+            raise  # a bug, not a database to set up: keep the traceback
         url = getattr(args, "database_url", None) or get_settings().database_url
         print(_database_problem(error, url), file=sys.stderr)
         raise SystemExit(2) from None
