@@ -53,7 +53,7 @@ def test_every_option_is_described_and_serve_shows_its_defaults(tmp_path):
     for name, sub in commands.choices.items():  # type: ignore[union-attr]
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
-    serve = run_cli("serve", "--help", cwd=tmp_path, CODOC_PORT="8123").stdout
+    serve = " ".join(run_cli("serve", "--help", cwd=tmp_path, CODOC_PORT="8123").stdout.split())
     for option, default in (
         ("--host", "127.0.0.1"),
         ("--port", "8123"),  # CODOC_PORT
