@@ -24,6 +24,10 @@ run: $(STAMP)
 	$(BIN)/codoc-fhir demo
 	$(BIN)/codoc-fhir serve --host $(HOST) --port $(PORT)
 
+## Load the demo data (only what is missing) into the database of CODOC_DATABASE_URL.
+demo: $(STAMP)
+	$(BIN)/codoc-fhir demo
+
 ## Install, lint, type-check and run the whole test suite (SQLite and PostgreSQL).
 test: $(STAMP) lint typecheck pytest
 
