@@ -117,7 +117,8 @@ def test_demo_loads_into_a_database_with_other_patients(client, database_url, en
     empty_tables(engine)
 
 
-def test_serve_under_a_root_path_keeps_it_in_links(database_url, engine, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])  # uvicorn alone, gunicorn with uvicorn workers
+def test_serve_under_a_root_path_keeps_it_in_links(database_url, engine, tmp_path, workers):
     empty_tables(engine)
     env = {"CODOC_DATABASE_URL": database_url, "CODOC_ROOT_PATH": "/fhir"}
     body = {
@@ -126,7 +127,7 @@ def test_serve_under_a_root_path_keeps_it_in_links(database_url, engine, tmp_pat
         "name": "Paris University Hospital",
         "type": [{"coding": [{"code": "prov"}]}],
     }
-    with running_server(tmp_path, env) as url:  # the proxy strips /fhir: paths come bare
+    with running_server(tmp_path, env, workers) as url:  # the proxy strips /fhir from paths
         created = httpx.post(f"{url}/v4.3.0/Organization", json=body)
         bundle = httpx.get(f"{url}/v4.3.0/Organization").json()
         docs = httpx.get(f"{url}/docs").text

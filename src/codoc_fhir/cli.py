@@ -17,8 +17,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from codoc_fhir import FHIR_VERSION, __version__
 from codoc_fhir.config import get_settings
-from codoc_fhir.workers import ROOT_PATH_VARIABLE
 
+# `serve --root-path` for the gunicorn workers (codoc_fhir.workers), and its default.
+ROOT_PATH_VARIABLE = "CODOC_ROOT_PATH"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 

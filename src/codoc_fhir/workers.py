@@ -12,7 +12,7 @@ from typing import Any
 
 from uvicorn.workers import UvicornWorker
 
-ROOT_PATH_VARIABLE = "CODOC_ROOT_PATH"
+from codoc_fhir.cli import ROOT_PATH_VARIABLE
 
 
 class RootPathUvicornWorker(UvicornWorker):
