@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run PORT=8080 HOST=0.0.0.0`; PORT may also come from the environment, HOST only
+# from the command line (shells set HOST to the machine's name).
+HOST = 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test install lint format typecheck pytest demo bench clean
 
@@ -14,10 +18,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start the server on the embedded SQLite database, with the demo data loaded.
+## Start the server on the embedded SQLite database, with the demo data loaded
+## (`make run PORT=8080 HOST=0.0.0.0` to listen elsewhere).
 run: $(STAMP)
 	$(BIN)/codoc-fhir demo
-	$(BIN)/codoc-fhir serve --host 127.0.0.1 --port 8000
+	$(BIN)/codoc-fhir serve --host $(HOST) --port $(PORT)
+
+## Load the demo data (only what is missing) into the database of CODOC_DATABASE_URL.
+demo: $(STAMP)
+	$(BIN)/codoc-fhir demo
 
 ## Install, lint, type-check and run the whole test suite (SQLite and PostgreSQL).
 test: $(STAMP) lint typecheck pytest

@@ -1,4 +1,8 @@
-"""The `codoc-fhir` command: serve, migrate, demo, import, access-log."""
+"""codoc-fhir: a FHIR R4B (4.3.0) server over the Codoc clinical data warehouse.
+
+Every command reads its settings from the environment (and an optional .env file in the
+working directory), CODOC_DATABASE_URL first (default: sqlite:///codoc.db).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,15 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from codoc_fhir.config import get_settings
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+
+from codoc_fhir import FHIR_VERSION, __version__
+from codoc_fhir.config import ROOT_PATH_VARIABLE, get_settings
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -26,6 +37,7 @@ def _serve(args: argparse.Namespace) -> None:
     if args.workers > 1:
         from gunicorn.app.wsgiapp import run
 
+        os.environ[ROOT_PATH_VARIABLE] = args.root_path  # read by the worker class
         sys.argv = [
             "gunicorn",
             "codoc_fhir.asgi:app",
@@ -35,6 +47,8 @@ def _serve(args: argparse.Namespace) -> None:
             str(args.workers),
             "--bind",
             f"{args.host}:{args.port}",
+            "--log-level",
+            "debug" if args.log_level == "trace" else args.log_level,
         ]
         run()
         return
@@ -48,6 +62,7 @@ def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         log_level=args.log_level,
         **server_options(),
+        root_path=args.root_path,
     )
 
 
@@ -135,26 +150,107 @@ def _access_log(args: argparse.Namespace) -> None:
             )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="codoc-fhir", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="apply migrations, then serve the API")
-    serve.add_argument("--host", default=os.environ.get("CODOC_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("CODOC_PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="info")
+def _database_problem(error: Exception, url: str) -> str:
+    """One line saying why the database cannot be used (no traceback, no password)."""
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return f"codoc-fhir: CODOC_DATABASE_URL is not a database URL: {url!r}"
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    if "no such table" in reason or reason.startswith("relation "):  # SQLite, PostgreSQL
+        return f"codoc-fhir: {shown} has no warehouse tables yet: run `codoc-fhir migrate`"
+    if "does not exist" in reason:
+        return f"codoc-fhir: {reason} ({shown}): create it first, or set CODOC_DATABASE_URL"
+    return f"codoc-fhir: cannot use the database {shown}: {reason}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per task, every option with its default."""
+    parser = argparse.ArgumentParser(
+        prog="codoc-fhir",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"codoc-fhir {__version__} (FHIR {FHIR_VERSION})"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands)
+    commands.add_parser(
+        "migrate",
+        help="bring the database to the latest schema",
+        description="Create the warehouse tables, or upgrade them to the current schema.",
+    ).set_defaults(handler=_migrate)
+    commands.add_parser(
+        "demo",
+        help="load the demo data set (idempotent)",
+        description=(
+            "Migrate, then load the demo resources the database lacks (each is matched by "
+            "its identifier): a second run adds nothing."
+        ),
+    ).set_defaults(handler=_demo)
+    _add_import(commands)
+    _add_access_log(commands)
+    return parser
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="apply migrations, then serve the API",
+        description=(
+            "Bring the database to the current schema, then serve the FHIR API "
+            f"(/v{FHIR_VERSION}/..., /docs). One uvicorn process, or gunicorn with "
+            "--workers N."
+        ),
+    )
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("CODOC_HOST", "127.0.0.1"),
+        help="address to listen on, 0.0.0.0 for every one (default %(default)s, env CODOC_HOST)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("CODOC_PORT", "8000")),
+        help="TCP port to listen on (default %(default)s, env CODOC_PORT)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes; more than 1 runs gunicorn, for production (default %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=LOG_LEVELS,
+        help="server log verbosity (default %(default)s)",
+    )
+    serve.add_argument(
+        "--root-path",
+        default=os.environ.get(ROOT_PATH_VARIABLE, ""),
+        help=(
+            "URL prefix a reverse proxy serves the API under, e.g. /fhir: the proxy strips "
+            f"it, links and /docs keep it (default none, env {ROOT_PATH_VARIABLE})"
+        ),
+    )
     serve.set_defaults(handler=_serve)
-    commands.add_parser("migrate", help="bring the database to the latest schema").set_defaults(
-        handler=_migrate
-    )
-    commands.add_parser("demo", help="load the demo data set (idempotent)").set_defaults(
-        handler=_demo
-    )
+
+
+def _add_import(commands: Any) -> None:
     load = commands.add_parser(
-        "import", help="import FHIR resources from NDJSON and Bundle files (resumable)"
+        "import",
+        help="import FHIR resources from NDJSON and Bundle files (resumable)",
+        description="Bulk import, resumable; see docs/IMPORT.md.",
     )
-    load.add_argument("files", nargs="+", metavar="FILE", help="in dependency order")
-    load.add_argument("--database-url", help="default: CODOC_DATABASE_URL")
+    load.add_argument(
+        "files", nargs="+", metavar="FILE", help="NDJSON or Bundle files, in dependency order"
+    )
+    load.add_argument(
+        "--database-url", metavar="URL", help="the database to load (default: CODOC_DATABASE_URL)"
+    )
     load.add_argument(
         "--batch-size",
         type=_positive,
@@ -167,15 +263,36 @@ def main(argv: list[str] | None = None) -> None:
     load.add_argument("--errors", metavar="FILE", help="append failures here, one JSON a line")
     load.add_argument("--quiet", action="store_true", help="no progress output")
     load.set_defaults(handler=_import)
-    access = commands.add_parser("access-log", help="print the API access log, newest first")
-    access.add_argument("--since", type=_since, help="ISO date/time, or 30m / 2h / 7d back")
+
+
+def _add_access_log(commands: Any) -> None:
+    access = commands.add_parser(
+        "access-log",
+        help="print the API access log, newest first",
+        description="Rows of fhir_access_log (one per request), newest first.",
+    )
+    access.add_argument(
+        "--since", type=_since, metavar="WHEN", help="ISO date/time, or 30m / 2h / 7d back"
+    )
     access.add_argument("--user", help="only this user (token subject, or 'anonymous')")
-    access.add_argument("--status", type=int, help="only this HTTP status")
-    access.add_argument("--limit", type=int, default=100, help="at most this many rows")
+    access.add_argument("--status", type=int, metavar="CODE", help="only this HTTP status")
+    access.add_argument(
+        "--limit", type=_positive, default=100, help="at most this many rows (default %(default)s)"
+    )
     access.add_argument("--json", action="store_true", help="one JSON object per line")
     access.set_defaults(handler=_access_log)
-    args = parser.parse_args(argv)
-    args.handler(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (OperationalError, ProgrammingError, ArgumentError) as error:
+        if isinstance(error, ProgrammingError) and "does not exist" not in str(error.orig):
+            raise  # a bug, not a database to set up: keep the traceback
+        url = getattr(args, "database_url", None) or get_settings().database_url
+        print(_database_problem(error, url), file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# `serve --root-path`, handed to the gunicorn workers (api/http_protocol.Worker), and its default.
+ROOT_PATH_VARIABLE = "CODOC_ROOT_PATH"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_TRANSACTION_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_PAGE_BYTES = 20 * 1024 * 1024

@@ -582,7 +582,7 @@ def test_document_of_another_patient_is_refused(client, context, engine):
     )
     assert response.status_code == 400
     issue = response.json()["issue"][0]
-    assert issue["expression"] == ["derivedFrom[0]"]
+    assert issue["expression"] == ["Observation.derivedFrom[0]"]
     assert "another patient" in issue["diagnostics"]
     assert count_rows(engine, dwh_enrsem) == 0
 

@@ -1,4 +1,4 @@
-"""Procedure: the seed page (api/procedure.md) end to end."""
+"""Procedure: the seed page (docs/resources/procedure.md) end to end."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """/docs in real headless Chromium with no network but loopback: the Swagger UI renders
-from the server's own assets and lists the Procedure operations."""
+from the server's own assets and lists the Procedure operations, on both path forms."""
 
 from __future__ import annotations
 
@@ -59,3 +59,9 @@ def test_docs_list_procedure_operations_offline(chromium, database_url, tmp_path
     assert 'id="operations-tag-Procedure"' in dom or "operations-tag-Procedure" in dom
     assert "/v4.3.0/procedure/" in dom
     assert "Create a Procedure" in dom
+    # the standard FHIR paths the README uses are listed too, each operation once per form
+    for path in ("/v4.3.0/procedure/{ident}/", "/v4.3.0/Procedure/{ident}", "/v4.3.0/Procedure"):
+        assert f'data-path="{path}"' in dom, path
+    assert dom.count('data-path="/v4.3.0/Procedure/{ident}"') == 4  # GET PUT PATCH DELETE
+    assert "Everything about one patient" in dom  # $everything is not described as a search
+    assert "Add a concept" in dom

@@ -8,18 +8,28 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from codoc_fhir.api.ratelimit import DatabaseCounter, Limit, RedisCounter, parse_limit
+from codoc_fhir.api.ratelimit import (
+    DatabaseCounter,
+    Limit,
+    RedisCounter,
+    configured_limit,
+    parse_limit,
+)
+from codoc_fhir.app import create_app
+from codoc_fhir.config import Settings
+from tests.conftest import empty_tables
+from tests.fhir_client import FhirTestClient
 from tests.security.tokens import AUTH_ENV, bearer, hs256
 
-METADATA = "/v4.3.0/metadata"
+PROBE = "/v4.3.0/Organization?_summary=count"  # /metadata is never counted
 
 
 def test_sixth_anonymous_request_is_throttled(make_client):
     client = make_client(CODOC_RATE_LIMIT_ANONYMOUS="5/hour")
-    answers = [client.get(METADATA) for _ in range(5)]
+    answers = [client.get(PROBE) for _ in range(5)]
     assert [answer.status_code for answer in answers] == [200] * 5
     assert answers[-1].headers["x-ratelimit-remaining"] == "0"
-    throttled = client.get(METADATA)
+    throttled = client.get(PROBE)
     assert throttled.status_code == 429
     assert 0 < int(throttled.headers["retry-after"]) <= 3600
     assert throttled.json()["issue"][0]["code"] == "throttled"
@@ -30,15 +40,15 @@ def test_authenticated_requests_count_per_subject(make_client):
         CODOC_RATE_LIMIT_ANONYMOUS="2/hour", CODOC_RATE_LIMIT_AUTHENTICATED="3/minute", **AUTH_ENV
     )
     alice, bob = bearer(hs256(sub="alice")), bearer(hs256(sub="bob"))
-    assert [client.get(METADATA, headers=alice).status_code for _ in range(4)] == [200] * 3 + [429]
-    assert client.get(METADATA, headers=bob).status_code == 200
-    retry = client.get(METADATA, headers=alice).headers["retry-after"]
+    assert [client.get(PROBE, headers=alice).status_code for _ in range(4)] == [200] * 3 + [429]
+    assert client.get(PROBE, headers=bob).status_code == 200
+    retry = client.get(PROBE, headers=alice).headers["retry-after"]
     assert 0 < int(retry) <= 60
 
 
 def test_off_disables_the_limit(make_client):
     client = make_client(CODOC_RATE_LIMIT_ANONYMOUS="off")
-    assert all(client.get(METADATA).status_code == 200 for _ in range(20))
+    assert all(client.get(PROBE).status_code == 200 for _ in range(20))
 
 
 @pytest.mark.parametrize(
@@ -77,3 +87,36 @@ def test_redis_counter_is_exact_under_concurrency():
     except Exception as error:  # pragma: no cover - depends on the machine
         pytest.skip(f"no Redis at 127.0.0.1:6379 ({error})")
     assert _hammer(counter, "k") == list(range(1, 201))
+
+
+def test_metadata_is_never_throttled(make_client):
+    client = make_client(CODOC_RATE_LIMIT_ANONYMOUS="2/hour")
+    assert [client.get(PROBE).status_code for _ in range(3)] == [200, 200, 429]
+    assert all(client.get("/v4.3.0/metadata").status_code == 200 for _ in range(5))
+    assert client.get("/v4.3.0/metadata/").status_code == 200
+
+
+def _default_client(database_url: str, **values: str) -> FhirTestClient:
+    """An app on the settings' own defaults (make_settings turns the limits off)."""
+    settings = Settings(_env_file=None, CODOC_DATABASE_URL=database_url, **values)  # type: ignore[call-arg]
+    return FhirTestClient(create_app(settings))
+
+
+def test_default_limits_apply_to_a_served_database_only(database_url, engine):
+    empty_tables(engine)  # fresh counters
+    embedded = database_url.startswith("sqlite")
+    with _default_client(database_url) as client:
+        answer = client.get(PROBE)
+    assert answer.status_code == 200
+    if embedded:  # the local demo: one user, no limit unless asked for
+        assert "x-ratelimit-limit" not in answer.headers
+    else:
+        assert answer.headers["x-ratelimit-limit"] == "100"
+    with _default_client(database_url, CODOC_RATE_LIMIT_ANONYMOUS="7/hour") as client:
+        assert client.get(PROBE).headers["x-ratelimit-limit"] == "7"  # explicit always wins
+
+
+def test_default_limits_apply_on_sqlite_once_auth_is_on(tmp_path):
+    settings = Settings(_env_file=None, CODOC_DATABASE_URL=f"sqlite:///{tmp_path}/a.db", **AUTH_ENV)  # type: ignore[call-arg]
+    assert configured_limit(settings, "rate_limit_anonymous") == Limit(100, 3600)
+    assert configured_limit(settings, "rate_limit_authenticated") == Limit(1000, 3600)

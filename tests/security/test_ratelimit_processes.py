@@ -11,13 +11,13 @@ import pytest
 
 from tests.security.servers import running_server
 
-METADATA = "/v4.3.0/metadata"
+PROBE = "/v4.3.0/Organization?_summary=count"  # /metadata is never counted
 
 
 def _get(url: str, address: str) -> int:
     # The test plays a trusted proxy (CODOC_TRUSTED_PROXIES below): each test gets its own
     # client address through X-Forwarded-For.
-    return httpx.get(url + METADATA, headers={"X-Forwarded-For": address}, timeout=30).status_code
+    return httpx.get(url + PROBE, headers={"X-Forwarded-For": address}, timeout=30).status_code
 
 
 def _spread(urls: list[str], address: str, count: int) -> list[int]:
@@ -61,7 +61,7 @@ def test_serve_with_gunicorn_workers_shares_the_limit(database_url, tmp_path):
     with running_server(tmp_path, env, workers=2) as url:
         statuses = _spread([url], address, 100)
         assert statuses == [200] * 100
-        throttled = httpx.get(url + METADATA, headers={"X-Forwarded-For": address})
+        throttled = httpx.get(url + PROBE, headers={"X-Forwarded-For": address})
         assert throttled.status_code == 429
         assert int(throttled.headers["retry-after"]) > 0
         log = "\n".join(path.read_text() for path in tmp_path.glob("server-*.log"))

@@ -51,7 +51,9 @@ def claims(scope: str = "system/*.*", **extra: Any) -> dict[str, Any]:
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": now,
-        "exp": now + 4 * 3600,  # parametrised tokens are built at collection: outlive the run
+        # Tokens minted at collection (module-level, parametrize) must outlive the whole
+        # run: the full suite on both backends takes longer than ten minutes.
+        "exp": now + 6 * 3600,
         "scope": scope,
     }
     values.update(extra)

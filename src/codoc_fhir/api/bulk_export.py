@@ -233,7 +233,7 @@ OPERATION_DOC = {
 }
 
 
-def _add_plain(app: FastAPI, path: str, endpoint: Any, method: str) -> None:
+def _add_plain(app: FastAPI, path: str, endpoint: Any, method: str, summary: str) -> None:
     """Status, cancel and file routes: any authenticated caller reaches them (the auth
     middleware checks the token); the handler then answers only the job's owner."""
     for variant in (path, path + "/"):
@@ -242,8 +242,9 @@ def _add_plain(app: FastAPI, path: str, endpoint: Any, method: str) -> None:
             endpoint,
             methods=[method],
             tags=["Bulk Data"],
-            include_in_schema=variant == path + "/",
+            include_in_schema=variant == path,  # standard FHIR paths: no trailing slash
             name=f"{method.lower()} {variant}",
+            summary=summary,
         )
 
 
@@ -254,13 +255,15 @@ def install_export_routes(app: FastAPI, server: Any) -> None:
 
     _add(app, f"{BASE}/$export", _kickoff(server, False), "GET", "Bulk Data", True, OPERATION_DOC)
     patient_export = _kickoff(server, True)
-    for name, show in (("patient", True), ("Patient", False)):
-        _add(app, f"{BASE}/{name}/$export", patient_export, "GET", "Patient", show, OPERATION_DOC)
+    for name in ("patient", "Patient"):
+        _add(app, f"{BASE}/{name}/$export", patient_export, "GET", "Patient", True, OPERATION_DOC)
     everything = everything_endpoint(server)
-    for name, show in (("patient", True), ("Patient", False)):
+    summary = "Everything about one patient: the Patient and its compartment ($everything)"
+    for name in ("patient", "Patient"):
         path = f"{BASE}/{name}/{{patient_id}}/$everything"
-        _add(app, path, everything, "GET", "Patient", show)
+        _add(app, path, everything, "GET", "Patient", summary=summary)
     status_path = f"{BASE}/{STATUS_PATH}/{{job_id}}"
-    _add_plain(app, status_path, _status(server), "GET")
-    _add_plain(app, status_path, _cancel(server), "DELETE")
-    _add_plain(app, f"{BASE}/{FILE_PATH}/{{job_id}}/{{name}}", _file(server), "GET")
+    _add_plain(app, status_path, _status(server), "GET", "Poll an export job (202 until done)")
+    _add_plain(app, status_path, _cancel(server), "DELETE", "Cancel an export job")
+    file_path = f"{BASE}/{FILE_PATH}/{{job_id}}/{{name}}"
+    _add_plain(app, file_path, _file(server), "GET", "Download one NDJSON file of an export")

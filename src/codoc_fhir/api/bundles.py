@@ -48,7 +48,7 @@ from codoc_fhir.api.routes import (
     read_body,
     resource_headers,
 )
-from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid
+from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid, element_path
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.registry import Address
 from codoc_fhir.search.api import search_in
@@ -203,7 +203,10 @@ def _entry_error(entry: Entry, error: Exception) -> FhirError:
     elif isinstance(error, DataError):
         error = Invalid("A value does not fit its warehouse column (too long or out of range)")
     assert isinstance(error, FhirError)
-    expression = [f"Bundle.entry[{entry.index}].resource.{item}" for item in error.expression or []]
+    expression = [
+        f"Bundle.entry[{entry.index}].resource.{element_path(item)}"
+        for item in error.expression or []
+    ]
     return FhirError(
         f"{entry.label}: {error.diagnostics}",
         expression=expression or [f"Bundle.entry[{entry.index}]"],

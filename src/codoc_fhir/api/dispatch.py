@@ -26,6 +26,13 @@ def _segment(path: str, prefix: str) -> str | None:
     return path[len(prefix) :].split("/", 1)[0]
 
 
+def route_path(scope: Scope) -> str:
+    """The path routes match: without the root path a proxy serves the API under (uvicorn's
+    `--root-path` puts it in front of `path` too)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 class SegmentRoutes(BaseRoute):
     """The routes of one `/v4.3.0/<segment>`, tried only for paths of that segment."""
 
@@ -35,7 +42,7 @@ class SegmentRoutes(BaseRoute):
         self.routes = routes
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or _segment(scope["path"], self.prefix) != self.segment:
+        if scope["type"] != "http" or _segment(route_path(scope), self.prefix) != self.segment:
             return Match.NONE, {}
         partial: tuple[BaseRoute, Scope] | None = None
         for route in self.routes:

@@ -119,8 +119,9 @@ def success_status(interaction: str) -> int:
     return int(INTERACTION_STATUS.get(interaction, "200"))
 
 
-def operation_doc(fhir_type: str, interaction: str) -> dict[str, Any]:
-    """The openapi_extra of one route: summary, request body and responses."""
+def operation_doc(fhir_type: str, interaction: str, summary: str | None = None) -> dict[str, Any]:
+    """The openapi_extra of one route: summary (the interaction's unless given), request
+    body and responses."""
     resource = {"$ref": f"#/components/schemas/{fhir_type}"}
     answer = {"$ref": "#/components/schemas/Bundle"} if interaction == "search" else resource
     status = INTERACTION_STATUS.get(interaction, "200")
@@ -137,9 +138,8 @@ def operation_doc(fhir_type: str, interaction: str) -> dict[str, Any]:
     ):
         responses[code] = {"description": meaning, "content": {FHIR_JSON: {"schema": OUTCOME}}}
     doc: dict[str, Any] = {
-        "summary": SUMMARY.get(interaction, "{type}").format(
-            type=fhir_type, a="an" if fhir_type[0] in "AEIOU" else "a"
-        ),
+        "summary": summary
+        or SUMMARY[interaction].format(type=fhir_type, a="an" if fhir_type[0] in "AEIOU" else "a"),
         "responses": responses,
     }
     if interaction in ("create", "update", "patch"):

@@ -18,6 +18,7 @@ them from CODOC_TRUSTED_PROXIES.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import h11
@@ -25,7 +26,7 @@ import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.workers import UvicornWorker
 
-from codoc_fhir.config import get_settings
+from codoc_fhir.config import ROOT_PATH_VARIABLE, get_settings
 from codoc_fhir.fhir.errors import operation_outcome
 
 MAX_HEAD_BYTES = 16 * 1024
@@ -125,6 +126,12 @@ def server_options() -> dict[str, Any]:
 
 
 class Worker(UvicornWorker):
-    """The gunicorn worker class of `serve --workers N`."""
+    """The gunicorn worker class of `serve --workers N`. gunicorn builds each worker's
+    uvicorn config from its own settings, which have no root path: `serve` puts
+    `--root-path` in CODOC_ROOT_PATH before gunicorn starts, and it is read here."""
 
-    CONFIG_KWARGS = {"loop": "auto", **server_options()}
+    CONFIG_KWARGS = {
+        "loop": "auto",
+        **server_options(),
+        "root_path": os.environ.get(ROOT_PATH_VARIABLE, ""),
+    }

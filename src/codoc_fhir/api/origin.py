@@ -153,7 +153,8 @@ class ForwardedMiddleware:
             host = _first(headers, b"x-forwarded-host") or host
         state = scope.setdefault("state", {})
         state["public_host"] = host
-        state["public_origin"] = self.policy.base_url or f"{scheme}://{host}"
+        root = scope.get("root_path", "").rstrip("/")  # `serve --root-path` behind a proxy
+        state["public_origin"] = self.policy.base_url or f"{scheme}://{host}{root}"
 
 
 class HostCheckMiddleware:
@@ -186,7 +187,8 @@ class HostCheckMiddleware:
 def public_origin(request: Request) -> str:
     """`scheme://host[/prefix]` the client reaches the server under (no trailing slash)."""
     origin = getattr(request.state, "public_origin", None)
-    return origin or f"{request.url.scheme}://{request.url.netloc}"
+    root = request.scope.get("root_path", "").rstrip("/")
+    return origin or f"{request.url.scheme}://{request.url.netloc}{root}"
 
 
 def public_base(request: Request) -> str:

@@ -21,6 +21,8 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.concurrency import run_in_threadpool
 
+from codoc_fhir import FHIR_VERSION
+from codoc_fhir.api.dispatch import route_path
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.errors import operation_outcome
 from codoc_fhir.warehouse.schema import fhir_rate_limit
@@ -30,6 +32,7 @@ log = logging.getLogger("codoc_fhir.ratelimit")
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 EXEMPT_PREFIXES = ("/docs", "/openapi.json")
+EXEMPT_PATHS = (f"/v{FHIR_VERSION}/metadata", f"/v{FHIR_VERSION}/metadata/")
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$")
 
 
@@ -116,10 +119,22 @@ class RateLimiter:
         return limit.count - count, retry_after
 
 
+def configured_limit(settings: Settings, name: str) -> Limit | None:
+    """The limit of setting `name` (`rate_limit_anonymous`...), None when off.
+
+    Unset on the embedded SQLite database with auth off means off: the defaults protect a
+    served database from its many clients, not a local demo from its one user.
+    """
+    embedded = settings.database_url.startswith("sqlite") and not settings.auth_enabled
+    if embedded and name not in settings.model_fields_set:
+        return None
+    return parse_limit(getattr(settings, name))
+
+
 def build_rate_limiter(settings: Settings, engine: Engine) -> RateLimiter | None:
     """The limiter the settings ask for, or None when both limits are off."""
-    anonymous = parse_limit(settings.rate_limit_anonymous)
-    authenticated = parse_limit(settings.rate_limit_authenticated)
+    anonymous = configured_limit(settings, "rate_limit_anonymous")
+    authenticated = configured_limit(settings, "rate_limit_authenticated")
     if anonymous is None and authenticated is None:
         return None
     counter: Counter = (
@@ -136,7 +151,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("path", "").startswith(EXEMPT_PREFIXES):
+        if scope["type"] != "http" or _exempt(scope):
             await self.app(scope, receive, send)
             return
         key, limit = self._key_and_limit(scope)
@@ -170,6 +185,12 @@ class RateLimitMiddleware:
             return f"sub:{principal.subject}", self.limiter.authenticated
         client = scope.get("client")
         return f"ip:{client[0] if client else 'unknown'}", self.limiter.anonymous
+
+
+def _exempt(scope: Scope) -> bool:
+    """Whether the request is one the limits never count (docs, the CapabilityStatement)."""
+    path = route_path(scope)
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 
 async def _send_throttled(

@@ -234,31 +234,43 @@ def access_check(fhir_type: str, interaction: str) -> Any:
     return Depends(check_access)
 
 
+def listed_variant(path: str) -> str:
+    """The spelling of a route /docs lists: Codoc paths with their trailing slash
+    (`/procedure/{ident}/`), standard FHIR ones without (`/Procedure/{ident}`, `/metadata`,
+    `/$export`)."""
+    segment = path.removeprefix(f"{BASE}/").split("/", 1)[0]
+    standard = segment[:1].isupper() or segment.startswith("$") or segment == "metadata"
+    return path if standard else path + "/"
+
+
 def _add(
     app: FastAPI,
     path: str,
     endpoint: Endpoint,
     method: str,
     tag: str,
-    show: bool,
+    show: bool = True,
     openapi_extra: dict[str, Any] | None = None,
+    summary: str | None = None,
 ) -> None:
     """Both spellings of a route (with and without the trailing slash), scope-checked.
 
     Routes tagged with something else than a FHIR type (except Capabilities) need a
-    wildcard (`*`) scope; `openapi_extra` defaults to the resource's documented bodies.
+    wildcard (`*`) scope; `openapi_extra` defaults to the resource's documented bodies,
+    `summary` to the interaction's. With `show`, /docs lists one spelling (listed_variant).
     """
     public = tag == "Capabilities"
     interaction = interaction_of(path, method)
-    if openapi_extra is None and not public:
-        openapi_extra = operation_doc(tag, interaction)
+    if openapi_extra is None:
+        openapi_extra = {"summary": summary} if public else operation_doc(tag, interaction, summary)
+    listed = listed_variant(path)
     for variant in (path, path + "/"):
         app.add_api_route(
             variant,
             endpoint,
             methods=[method],
             tags=[tag],
-            include_in_schema=show and variant == path + "/",
+            include_in_schema=show and variant == listed,
             name=f"{method.lower()} {variant}",
             dependencies=[] if public else [access_check(tag, interaction)],
             openapi_extra=openapi_extra,
@@ -290,9 +302,9 @@ def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
 def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
     standard = f"{BASE}/{fhir_type.name}"
     codoc = f"{BASE}/{fhir_type.codoc_path}"
-    for path, show in ((codoc, True), (standard, False)):
+    for path in (codoc, standard):
         create = _create(server, fhir_type.kind_for_create, fhir_type.kinds)
-        _add(app, path, create, "POST", fhir_type.name, show)
+        _add(app, path, create, "POST", fhir_type.name)
     _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
     _instance_routes(
         app,
@@ -300,7 +312,7 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
         standard,
         lambda conn, ident: fhir_type.resolve_id(ident),
         fhir_type.name,
-        False,
+        True,
     )
 
 
@@ -316,7 +328,8 @@ def install_routes(app: FastAPI, server: Server) -> None:
         answer = dict(statement, date=utc_now().isoformat(timespec="seconds"))
         return fhir_response(request, answer)
 
-    _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
+    summary = "The CapabilityStatement: what the server supports (public; the health check)"
+    _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", summary=summary)
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
     install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
     from codoc_fhir.search.api import install_search_routes

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 class FhirError(Exception):
@@ -93,3 +98,43 @@ def operation_outcome(
     if expression:
         issue["expression"] = expression
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def fhir_path(fhir_type: str, element: str) -> str:
+    """`subject` -> `Procedure.subject`: an issue expression in FHIRPath form (a path that
+    already starts with the type, or with `Bundle`, is kept)."""
+    head = element.split(".", 1)[0].split("[", 1)[0]
+    if head in (fhir_type, "Bundle"):
+        return element
+    return f"{fhir_type}.{element}"
+
+
+def element_path(expression: str) -> str:
+    """`Procedure.subject` -> `subject`: the path inside the resource (for Bundle entries)."""
+    head, _, rest = expression.partition(".")
+    return rest if head[:1].isupper() and rest else expression
+
+
+@contextmanager
+def about_resource(fhir_type: str) -> Iterator[None]:
+    """While a `fhir_type` body is checked and mapped, every FhirError raised names its
+    element as `Procedure.subject`: the checks themselves (shared by several resources)
+    only know the element's name."""
+    try:
+        yield
+    except FhirError as error:
+        if error.expression:
+            error.expression = [fhir_path(fhir_type, item) for item in error.expression]
+        raise
+
+
+def names_elements(method: Method) -> Method:
+    """Decorate a method of an object with a `fhir_type` (a resource mapping) so that the
+    errors it raises name elements in FHIRPath form (`about_resource`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with about_resource(self.fhir_type):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -47,14 +47,72 @@ def _drop_other_choices(merged: dict[str, Any], name: str) -> None:
             del merged[other]
 
 
+OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
+
+
 def apply_json_patch(stored: dict[str, Any], operations: Any) -> dict[str, Any]:
-    """`stored` with the RFC 6902 operations applied."""
+    """`stored` with the RFC 6902 operations applied, all or nothing.
+
+    The operations are applied one by one (on copies) so that a failure names its
+    operation and path in FHIR terms, never the library's message (which prints the whole
+    resource as a Python dict).
+    """
     if not isinstance(operations, list):
         raise Invalid("A JSON Patch body must be an array of operations")
-    try:
-        patched = jsonpatch.apply_patch(stored, operations)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as error:
-        raise Invalid(f"Invalid JSON Patch: {error}") from None
+    fhir_type = str(stored.get("resourceType", ""))
+    patched: Any = stored
+    for index, operation in enumerate(operations):
+        _check_operation(index, operation)
+        try:
+            patched = jsonpatch.apply_patch(patched, [operation])
+        except jsonpatch.JsonPatchTestFailed:
+            reason = "the value differs from the tested one"
+            raise _failure(index, operation, fhir_type, reason) from None
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError):
+            raise _failure(index, operation, fhir_type, _missing(operation)) from None
     if not isinstance(patched, dict):
         raise Invalid("The JSON Patch must leave a resource object")
     return patched
+
+
+def _check_operation(index: int, operation: Any) -> None:
+    """400 naming the operation when it is not a well-formed RFC 6902 operation."""
+    where = f"JSON Patch operation {index}"
+    if not isinstance(operation, dict):
+        raise Invalid(f"{where} must be an object with 'op' and 'path'")
+    name = operation.get("op")
+    if name not in OPERATIONS:
+        raise Invalid(f"{where}: 'op' must be one of {', '.join(OPERATIONS)}, got {name!r}")
+    for member in ("path", "from") if name in ("move", "copy") else ("path",):
+        pointer = operation.get(member)
+        if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")):
+            raise Invalid(f"{where} ({name}): '{member}' must be a JSON Pointer such as /status")
+    if name in ("add", "replace", "test") and "value" not in operation:
+        raise Invalid(f"{where} ({name} {operation['path']}): 'value' is required")
+
+
+def _missing(operation: dict[str, Any]) -> str:
+    """Why an operation on a path that does not fit the resource failed."""
+    name = operation["op"]
+    if name == "add":
+        return "its parent element does not exist, or the list index is out of range"
+    if name in ("move", "copy"):
+        return f"{operation['from'] or '/'} does not exist, or the target cannot be set"
+    return "no such element in the resource"
+
+
+def _failure(index: int, operation: dict[str, Any], fhir_type: str, reason: str) -> Invalid:
+    path = operation["path"]
+    return Invalid(
+        f"JSON Patch operation {index} ({operation['op']} {path or '/'}) failed: {reason}",
+        expression=[fhir_path(fhir_type, path)],
+    )
+
+
+def fhir_path(fhir_type: str, pointer: str) -> str:
+    """The FHIRPath of a JSON Pointer: `/name/0/family` -> `Patient.name[0].family`."""
+    path = fhir_type
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        path += f"[{token}]" if token.isdigit() or token == "-" else f".{token}"
+    return path

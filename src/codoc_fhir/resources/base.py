@@ -24,7 +24,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from codoc_fhir.fhir.dates import format_instant, utc_now
-from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed, names_elements
 from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
@@ -173,6 +173,7 @@ class Resource:
 
     # --- generic writes ----------------------------------------------------------------
 
+    @names_elements  # `subject` in a check's error becomes `Procedure.subject`
     def create(self, conn: Connection, body: Any, *, read_back: bool = True) -> dict[str, Any]:
         """Insert the resource; the stored resource, or only its type and id when not
         `read_back` (bulk import: saves a query per resource)."""
@@ -198,6 +199,7 @@ class Resource:
             raise NotFound(f"{self.fhir_type} with ID {self.fhir_id(num)} does not exist")
         return row
 
+    @names_elements
     def update(
         self, conn: Connection, num: int, body: Any, if_match: str | None = None
     ) -> dict[str, Any]:

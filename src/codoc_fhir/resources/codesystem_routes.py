@@ -192,15 +192,28 @@ def _delete(server: Server, kind: CodeSystem, resolve: Resolver) -> Endpoint:
     return delete
 
 
+CONCEPT_SUMMARY = {
+    "create": "Add a concept, or a batch of concepts, to a thesaurus",
+    "list": "List the concepts of a thesaurus",
+    "read": "Read one concept of a thesaurus",
+    "put": "Replace one concept (its code and display)",
+    "patch": "Change some fields of one concept",
+    "delete": "Delete one concept (409 while facts use it)",
+}
+
+
 def install_concept_routes(app: FastAPI, server: Server, kind: CodeSystem) -> None:
     """Concept routes under `/codesystem/{code}/` and `/CodeSystem/{id}/`."""
-    for prefix, by_code, show in (("codesystem", True, True), ("CodeSystem", False, False)):
+    for prefix, by_code in (("codesystem", True), ("CodeSystem", False)):
         resolve = _resolver(kind, by_code)
         path = f"{BASE}/{prefix}/{{ident}}/concept"
         item = path + "/{key}"
-        _add(app, path, _create(server, kind, resolve), "POST", "CodeSystem", show)
-        _add(app, path, _list(server, kind, resolve), "GET", "CodeSystem", show)
-        _add(app, item, _read(server, kind, resolve), "GET", "CodeSystem", show)
-        _add(app, item, _change(server, kind, resolve, merge=False), "PUT", "CodeSystem", show)
-        _add(app, item, _change(server, kind, resolve, merge=True), "PATCH", "CodeSystem", show)
-        _add(app, item, _delete(server, kind, resolve), "DELETE", "CodeSystem", show)
+        for where, endpoint, method, summary in (
+            (path, _create(server, kind, resolve), "POST", CONCEPT_SUMMARY["create"]),
+            (path, _list(server, kind, resolve), "GET", CONCEPT_SUMMARY["list"]),
+            (item, _read(server, kind, resolve), "GET", CONCEPT_SUMMARY["read"]),
+            (item, _change(server, kind, resolve, merge=False), "PUT", CONCEPT_SUMMARY["put"]),
+            (item, _change(server, kind, resolve, merge=True), "PATCH", CONCEPT_SUMMARY["patch"]),
+            (item, _delete(server, kind, resolve), "DELETE", CONCEPT_SUMMARY["delete"]),
+        ):
+            _add(app, where, endpoint, method, "CodeSystem", summary=summary)

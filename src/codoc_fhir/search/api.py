@@ -116,7 +116,7 @@ def _compartment_id(text: str) -> int:
 
 def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment: bool) -> Any:
     async def answer(request: Request, patient_id: str | None) -> Response:
-        from codoc_fhir.api.routes import check_format
+        from codoc_fhir.api.routes import base_url, check_format
 
         check_format(request)
         pairs = await _pairs(request, form)
@@ -128,7 +128,7 @@ def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment
             kinds,
             pairs,
             self_url=origin + path,
-            server_base=origin + path[: path.index("/", 1)],
+            server_base=base_url(request),
             lenient=is_lenient(request.headers.get("prefer")),
             patient=getattr(request.state, "patient_restriction", None),
             compartment=_compartment_id(patient_id) if patient_id is not None else None,
@@ -151,10 +151,10 @@ def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment
 def _paths(app: FastAPI, server: Any, path: str, kinds: Sequence[Resource], tag: str) -> None:
     from codoc_fhir.api.routes import _add
 
-    show = path.split("/")[2].islower()
-    _add(app, path, _endpoint(server, kinds, form=False, compartment=False), "GET", tag, show)
+    _add(app, path, _endpoint(server, kinds, form=False, compartment=False), "GET", tag)
     search_post = _endpoint(server, kinds, form=True, compartment=False)
-    _add(app, path + "/_search", search_post, "POST", tag, False)
+    summary = f"Search {tag} resources, parameters in a form body (a searchset Bundle)"
+    _add(app, path + "/_search", search_post, "POST", tag, summary=summary)
 
 
 def install_search_routes(app: FastAPI, server: Any) -> None:
@@ -172,8 +172,9 @@ def install_search_routes(app: FastAPI, server: Any) -> None:
         if fhir_type.name == "Patient" or not kinds:
             continue
         endpoint = _endpoint(server, kinds, form=False, compartment=True)
-        for path, show in (
-            (f"{BASE}/Patient/{{patient_id}}/{fhir_type.name}", False),
-            (f"{BASE}/patient/{{patient_id}}/{fhir_type.codoc_path}", True),
+        summary = f"Search the {fhir_type.name} resources of one patient (its compartment)"
+        for path in (
+            f"{BASE}/Patient/{{patient_id}}/{fhir_type.name}",
+            f"{BASE}/patient/{{patient_id}}/{fhir_type.codoc_path}",
         ):
-            _add(app, path, endpoint, "GET", fhir_type.name, show)
+            _add(app, path, endpoint, "GET", fhir_type.name, summary=summary)
