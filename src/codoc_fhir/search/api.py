@@ -2,12 +2,13 @@
 `_search` (form-encoded), and Patient compartments (`/Patient/1/Procedure`).
 
 A patient-scoped caller (`request.state.patient_restriction`, set by the security layer)
-only ever sees that patient's rows, in matches, includes and compartments alike.
+only ever sees that patient's rows in matches and compartments; included resources pass
+the caller's Visibility of their own type (api/visibility.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.errors import UnsupportedMediaType
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.responses import fhir_response
@@ -40,6 +42,7 @@ def search_bundle(
     lenient: bool = False,
     patient: int | None = None,
     compartment: int | None = None,
+    visible: Callable[[Resource], Any | None] | None = None,
 ) -> dict[str, Any]:
     """Parse, run and answer a search in a read connection (call it in the threadpool)."""
     return server.run_read(
@@ -53,6 +56,7 @@ def search_bundle(
             lenient=lenient,
             patient=patient,
             compartment=compartment,
+            visible=visible,
         )
     )
 
@@ -68,8 +72,10 @@ def search_in(
     lenient: bool = False,
     patient: int | None = None,
     compartment: int | None = None,
+    visible: Callable[[Resource], Any | None] | None = None,
 ) -> dict[str, Any]:
-    """The searchset Bundle of a search run in `conn` (a Bundle entry's GET, for one)."""
+    """The searchset Bundle of a search run in `conn` (a Bundle entry's GET, for one);
+    `visible` says which rows of each kind may be included (see SearchScope)."""
     request = parse_search(
         pairs,
         kinds,
@@ -78,7 +84,7 @@ def search_in(
         include_ok=lambda spec: check_include(registry, spec),
     )
     all_kinds = registry.types[kinds[0].fhir_type].kinds
-    scope = SearchScope(kinds, all_kinds, patient=patient, compartment=compartment)
+    scope = SearchScope(kinds, all_kinds, patient, compartment, visible)
     return searchset(request, run_search(conn, scope, request, registry), self_url, server_base)
 
 
@@ -116,6 +122,7 @@ def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment
             lenient=is_lenient(request.headers.get("prefer")),
             patient=getattr(request.state, "patient_restriction", None),
             compartment=_compartment_id(patient_id) if patient_id is not None else None,
+            visible=Visibility.of(request).rows,
         )
         return fhir_response(request, bundle)
 
