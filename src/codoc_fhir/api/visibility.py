@@ -50,13 +50,6 @@ class Visibility:
             return None
         return self.principal.access(fhir_type, interaction)
 
-    def allows_type(self, fhir_type: str, interaction: str = READ) -> bool:
-        try:
-            self.patient(fhir_type, interaction)
-        except Forbidden:
-            return False
-        return True
-
     def rows(self, kind: Resource, interaction: str = READ) -> Any | None:
         """The SQL condition on `kind`'s table of the rows the caller may receive; None
         when its scopes allow no row of the kind at all."""
