@@ -185,3 +185,11 @@ def test_patient_scoped_create_colliding_with_another_patients_ipp_is_403(secure
     assert answer["entry"][0]["response"]["status"].startswith("403")
     assert "Patient 2" not in str(answer)
     assert count_rows(engine, dwh_patient, dwh_patient_ipphist) == before
+
+
+def test_include_keeps_the_patient_restriction_of_the_included_type(secured):
+    token = bearer(hs256("user/Procedure.read patient/Patient.read", patient="1"))
+    answer = search(secured, "Procedure?_include=Procedure:subject", token)
+    assert len([r for r in entries(answer) if r["resourceType"] == "Procedure"]) == 2
+    assert kinds(answer)["Patient"] == {"1"}
+    assert_each_directly_readable(secured, entries(answer), token)
