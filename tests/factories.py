@@ -29,6 +29,20 @@ def count_rows(engine: Engine, *tables: Any) -> int:
         )
 
 
+# Tables every request writes to (its access-log row, its rate-limit counter).
+BOOKKEEPING = ("fhir_access_log", "fhir_rate_limit")
+
+
+def table_rows(engine: Engine) -> dict[str, int]:
+    """The row count of every table but the bookkeeping ones: what a refused request must
+    leave unchanged."""
+    return {
+        table.name: count_rows(engine, table)
+        for table in schema.metadata.sorted_tables
+        if table.name not in BOOKKEEPING
+    }
+
+
 def make_instance(engine: Engine, *, code: str = "INST1", name: str = "Hospital group") -> int:
     return _insert(engine, schema.hospital_instance, {"code": code, "name": name})
 

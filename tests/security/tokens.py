@@ -44,6 +44,12 @@ def write_jwks(path: Path, kid: str = "key-1") -> Path:
     return path
 
 
+# Tokens are often minted when tests are collected, and a run of both backends can take
+# half an hour on a loaded machine: two hours (well under CODOC_JWT_MAX_LIFETIME) keeps a
+# test's token valid until it runs.
+LIFETIME_SECONDS = 2 * 3600
+
+
 def claims(scope: str = "system/*.*", **extra: Any) -> dict[str, Any]:
     now = int(time.time())
     values: dict[str, Any] = {

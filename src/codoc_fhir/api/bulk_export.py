@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, Response
 
 from codoc_fhir.api import export_jobs as jobs
 from codoc_fhir.api.auth import Forbidden
+from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.dates import format_instant, parse_datetime
 from codoc_fhir.fhir.errors import Invalid, NotFound, operation_outcome
 from codoc_fhir.fhir.references import key_number
@@ -75,13 +76,13 @@ def readable_types(
     are left out. A restriction to a patient on any type confines the whole answer.
     """
     patient = getattr(request.state, "patient_restriction", None)
-    principal = getattr(request.state, "principal", None)
-    if principal is None:
+    visibility = Visibility.of(request)
+    if visibility.principal is None:
         return candidates, patient
     allowed = []
     for name in candidates:
         try:
-            confined = principal.access(name, "read")
+            confined = visibility.patient(name)
         except Forbidden:
             if explicit:
                 raise

@@ -48,6 +48,7 @@ from codoc_fhir.api.routes import (
     read_body,
     resource_headers,
 )
+from codoc_fhir.api.visibility import Visibility, withheld
 from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid, element_path
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.registry import Address
@@ -164,7 +165,7 @@ def _get(conn: Connection, context: Context, entry: Entry, address: Address, que
     if address.key is not None:
         authorize(context.request, address.fhir_type.name, "read")
         kind, num = address.resolve(conn)
-        check_patient(context.request, conn, kind, num, write=False)
+        Visibility.of(context.request).check(conn, kind, num)
         resource = kind.read(conn, num)
         return Outcome(200, None if entry.method == "HEAD" else resource, _location(resource))
     authorize(context.request, address.fhir_type.name, "search")
@@ -177,6 +178,7 @@ def _get(conn: Connection, context: Context, entry: Entry, address: Address, que
         self_url=f"{base}/{entry.url.partition('?')[0].strip('/')}",
         server_base=base,
         patient=context.patient(),
+        visible=Visibility.of(context.request).rows,
     )
     return Outcome(200, searchset)
 
@@ -196,13 +198,15 @@ def _location(resource: dict[str, Any]) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
 
 
-def _entry_error(entry: Entry, error: Exception) -> FhirError:
-    """The error of an entry, naming the entry; database refusals as 409 / 400."""
+def _entry_error(request: Request, entry: Entry, error: Exception) -> FhirError:
+    """The error of an entry, naming the entry; database refusals as 409 / 400; nothing
+    the caller may not see (`withheld`)."""
     if isinstance(error, IntegrityError):
         error = Conflict("The change conflicts with existing data (a duplicate or a dangling link)")
     elif isinstance(error, DataError):
         error = Invalid("A value does not fit its warehouse column (too long or out of range)")
     assert isinstance(error, FhirError)
+    error = withheld(request, error)
     expression = [
         f"Bundle.entry[{entry.index}].resource.{element_path(item)}"
         for item in error.expression or []
@@ -234,7 +238,7 @@ def run_transaction(conn: Connection, context: Context, entries: list[Entry]) ->
         try:
             outcome = run_entry(conn, context, entry)
         except (FhirError, IntegrityError, DataError) as error:
-            raise _entry_error(entry, error) from None
+            raise _entry_error(context.request, entry, error) from None
         if entry.method == "POST" and entry.full_url and outcome.location:
             context.assigned[entry.full_url] = outcome.location
         outcomes[entry.index] = outcome
@@ -250,7 +254,7 @@ def run_batch(context: Context, entries: list[Entry]) -> list[Outcome | FhirErro
                 context.server.run_write(partial(run_entry, context=context, entry=entry))
             )
         except (FhirError, IntegrityError, DataError) as error:
-            outcomes.append(_entry_error(entry, error))
+            outcomes.append(_entry_error(context.request, entry, error))
     return outcomes
 
 

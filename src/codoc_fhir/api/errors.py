@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from codoc_fhir.api.visibility import withheld
 from codoc_fhir.fhir.errors import FhirError, operation_outcome
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.warehouse.transactions import database_fault
@@ -31,6 +32,7 @@ _HTTP_CODES = {
 
 async def _fhir_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, FhirError)
+    error = withheld(request, error)
     return fhir_response(request, error.outcome(), error.status, error.headers)
 
 

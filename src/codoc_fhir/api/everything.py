@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, false, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.api.export_jobs import exported_kinds, rows_after, rows_clause
 from codoc_fhir.api.origin import public_origin
+from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.base import Resource
@@ -60,14 +61,16 @@ def everything_page(
     patient_num: int,
     types: list[str],
     pairs: list[tuple[str, str]],
+    visibility: Visibility,
 ) -> tuple[list[dict[str, Any]], int, str | None]:
-    """One page: (resources, total over all pages, next cursor or None)."""
+    """One page: (resources, total over all pages, next cursor or None); each kind's rows
+    are the compartment's that the caller's `visibility` lets through."""
     from codoc_fhir.api.bulk_export import since_of
 
     since, count = since_of(pairs), _count(pairs)
     start, after = _cursor(pairs)
     kinds = _kinds(registry, types)
-    clauses = [rows_clause(kind, None, patient_num, since) for kind in kinds]
+    clauses = [_visible_clause(kind, patient_num, since, visibility) for kind in kinds]
     total = sum(
         conn.execute(select(func.count()).select_from(kind.table).where(clause)).scalar_one()
         for kind, clause in zip(kinds, clauses, strict=True)
@@ -84,6 +87,14 @@ def everything_page(
             return found, total, f"{position}.{last}"
         found += kind.read_many(conn, rows)
     return found, total, None
+
+
+def _visible_clause(kind: Resource, patient_num: int, since: Any, visibility: Visibility) -> Any:
+    """The compartment's rows of `kind` since `since` that the caller may receive."""
+    visible = visibility.rows(kind)
+    return and_(
+        rows_clause(kind, None, patient_num, since), false() if visible is None else visible
+    )
 
 
 def _link(relation: str, url: str, pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -138,13 +149,15 @@ def everything_endpoint(server: Any) -> Any:
         candidates = compartment_types(server.registry)
         explicit = requested_types(pairs, candidates)
         types, confined = readable_types(request, explicit or candidates, explicit is not None)
+        visibility = Visibility.of(request)
 
         def work(conn: Connection) -> tuple[list[dict[str, Any]], int, str | None]:
             kind, num = server.registry.types["Patient"].resolve_id(patient_id)
             if confined is not None and num != confined:
                 raise NotFound(f"Patient with ID {patient_id} does not exist")
             kind.fetch_row(conn, num)
-            return everything_page(conn, server.registry, num, types, pairs)
+            visibility.check(conn, kind, num)
+            return everything_page(conn, server.registry, num, types, pairs, visibility)
 
         resources, total, next_cursor = await run_in_threadpool(server.run_read, work)
         self_url = public_origin(request) + request.url.path

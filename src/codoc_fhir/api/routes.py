@@ -22,6 +22,7 @@ from codoc_fhir.api.auth import authorize, check_patient
 from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.api.origin import public_base
+from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType
@@ -149,7 +150,7 @@ def _read(server: Server, resolve: KindResolver) -> Endpoint:
 
         def work(conn: Connection) -> dict[str, Any]:
             kind, num = resolve(conn, ident)
-            check_patient(request, conn, kind, num, write=False)
+            Visibility.of(request).check(conn, kind, num)
             return kind.read(conn, num)
 
         return answer_resource(request, await run_in_threadpool(server.run_read, work))

@@ -12,7 +12,12 @@ from codoc_fhir.fhir.errors import Invalid
 
 
 def merge_patch(stored: dict[str, Any], changes: Any, fhir_type: str, ident: str) -> dict:
-    """The stored resource with the top-level fields of `changes` replaced (null removes)."""
+    """The stored resource with the top-level fields of `changes` replaced (null removes).
+
+    Setting one choice of a value[x] drops the stored other choices, never one the same
+    PATCH sends: a PATCH sending two choices gives a resource with both, which the
+    update's validation then refuses exactly as it refuses the same PUT.
+    """
     if not isinstance(changes, dict):
         raise Invalid("A PATCH body must be a JSON object of the fields to change")
     sent_type = changes.get("resourceType", fhir_type)
@@ -26,7 +31,7 @@ def merge_patch(stored: dict[str, Any], changes: Any, fhir_type: str, ident: str
             merged.pop(name, None)
         else:
             merged[name] = value
-        _drop_other_choices(merged, name)
+        _drop_other_choices(merged, name, keep=changes)
     return merged
 
 
@@ -36,12 +41,13 @@ _CHOICE_SUFFIX = re.compile(
 )
 
 
-def _drop_other_choices(merged: dict[str, Any], name: str) -> None:
-    """Setting `deceasedDateTime` removes a stored `deceasedBoolean` (one value[x] only)."""
+def _drop_other_choices(merged: dict[str, Any], name: str, keep: dict[str, Any]) -> None:
+    """Setting `deceasedDateTime` removes a stored `deceasedBoolean` (one value[x] only),
+    unless `keep` (the PATCH body) sets it too."""
     match = _CHOICE_SUFFIX.match(name)
     if not match:
         return
-    for other in [key for key in merged if key != name]:
+    for other in [key for key in merged if key != name and key not in keep]:
         other_match = _CHOICE_SUFFIX.match(other)
         if other_match and other_match.group(1) == match.group(1):
             del merged[other]

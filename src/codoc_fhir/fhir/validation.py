@@ -1,23 +1,18 @@
-"""Input validation: the body's shape, then the FHIR R4B model of fhir.resources."""
+"""Input validation: the body's shape, its JSON types, then the FHIR R4B model of
+fhir.resources (see json_types for why the JSON types are checked apart)."""
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from codoc_fhir.fhir.errors import FhirError, Invalid, Required
+from codoc_fhir.fhir.json_types import check_json_types, model_class
 
 MAX_JSON_DEPTH = 64
-
-
-@lru_cache(maxsize=64)
-def model_class(resource_type: str) -> Any:
-    return get_fhir_model_class(resource_type)
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -90,11 +85,12 @@ def validate_resource(body: Any, resource_type: str) -> dict[str, Any]:
             f"resourceType must be {resource_type}, got {sent_type!r}",
             expression=["resourceType"],
         )
+    check_json_types(body, resource_type)
     try:
         model_class(resource_type).model_validate(body)
     except ValidationError as error:
         raise _error_from_pydantic(error, resource_type) from None
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, LookupError) as error:
         raise Invalid(f"Invalid {resource_type}: {error}") from None
     return body
 

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed, names_elements
+from codoc_fhir.fhir.json_types import check_json_types
 from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
@@ -134,6 +135,12 @@ class Resource:
         """The FHIR R4B model check; subclasses add the contract's own checks."""
         return validate_resource(body, self.fhir_type)
 
+    def checked(self, body: Any) -> dict[str, Any]:
+        """`validate`, after the JSON types: a kind's own checks, which may run before the
+        model check, then meet the shapes FHIR defines (arrays, objects, strings)."""
+        check_json_types(body, self.fhir_type)
+        return self.validate(body)
+
     def referrers(self) -> Sequence[Referrer]:
         return ()
 
@@ -177,7 +184,7 @@ class Resource:
     def create(self, conn: Connection, body: Any, *, read_back: bool = True) -> dict[str, Any]:
         """Insert the resource; the stored resource, or only its type and id when not
         `read_back` (bulk import: saves a query per resource)."""
-        body = self.validate(body)
+        body = self.checked(body)
         values = self.to_values(conn, body, None)
         values.update(update_date=utc_now(), row_version=1)
         with _conflicts_as_409():
@@ -209,7 +216,7 @@ class Resource:
 
     def replace(self, conn: Connection, num: int, body: Any, current: RowMapping) -> dict[str, Any]:
         """Write `body` over the locked row `current` as its next version."""
-        body = self.validate(body)
+        body = self.checked(body)
         if body.get("id") is not None and str(body["id"]) != self.fhir_id(num):
             raise Invalid(
                 f"The id in the body ({body['id']}) differs from the URL ({self.fhir_id(num)})",
@@ -240,6 +247,7 @@ class Resource:
                 f"(version {version} is no longer current): nothing was written"
             )
 
+    @names_elements
     def patch(
         self,
         conn: Connection,

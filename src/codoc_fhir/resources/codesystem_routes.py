@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from codoc_fhir.api.auth import check_patient
 from codoc_fhir.api.routes import BASE, Endpoint, Server, _add, base_url, check_format, read_body
+from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, Required
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources import codesystem_concepts as rows
@@ -125,7 +126,7 @@ def _list(server: Server, kind: CodeSystem, resolve: Resolver) -> Endpoint:
 
         def work(conn: Connection) -> list[Any]:
             num, code = resolve(conn, ident)
-            check_patient(request, conn, kind, num, write=False)
+            Visibility.of(request).check(conn, kind, num)
             return rows.concepts_of(conn, [code])[code]
 
         found = await run_in_threadpool(server.run_read, work)
@@ -140,7 +141,7 @@ def _read(server: Server, kind: CodeSystem, resolve: Resolver) -> Endpoint:
 
         def work(conn: Connection) -> Any:
             num, code = resolve(conn, ident)
-            check_patient(request, conn, kind, num, write=False)
+            Visibility.of(request).check(conn, kind, num)
             return rows.find_concept(conn, code, key)
 
         return _answer(request, await run_in_threadpool(server.run_read, work))

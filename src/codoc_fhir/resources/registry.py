@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from codoc_fhir.config import DEFAULT_MAX_PAGE_BYTES, Settings
 from codoc_fhir.fhir.errors import Invalid, NotFound
+from codoc_fhir.fhir.json_types import check_json_types
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.codesystem import CodeSystem
 from codoc_fhir.resources.diagnostic_report import DiagnosticReport
@@ -73,8 +74,10 @@ class FhirType:
         return self.resolve_id(key)
 
     def kind_for_create(self, body: Any) -> Resource:
+        """The kind whose `accepts_create` takes the body (JSON types checked first)."""
         if len(self.kinds) == 1 or not isinstance(body, dict):
             return self.kinds[0]
+        check_json_types(body, self.name)
         for kind in self.kinds:
             if kind.accepts_create(body):
                 return kind

@@ -2,12 +2,13 @@
 `_search` (form-encoded), and Patient compartments (`/Patient/1/Procedure`).
 
 A patient-scoped caller (`request.state.patient_restriction`, set by the security layer)
-only ever sees that patient's rows, in matches, includes and compartments alike.
+only ever sees that patient's rows in matches and compartments; included resources pass
+the caller's Visibility of their own type (api/visibility.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.api.origin import public_origin
+from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.errors import UnsupportedMediaType
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.responses import fhir_response
@@ -41,6 +43,7 @@ def search_bundle(
     lenient: bool = False,
     patient: int | None = None,
     compartment: int | None = None,
+    visible: Callable[[Resource], Any | None] | None = None,
 ) -> dict[str, Any]:
     """Parse, run and answer a search (call it in the threadpool).
 
@@ -48,7 +51,7 @@ def search_bundle(
     any other 400) never reaches the database.
     """
     request = parse_for(server.registry, kinds, pairs, lenient)
-    scope = search_scope(server.registry, kinds, patient, compartment)
+    scope = search_scope(server.registry, kinds, patient, compartment, visible)
     return server.run_read(
         lambda conn: searchset(
             request,
@@ -74,10 +77,14 @@ def parse_for(
 
 
 def search_scope(
-    registry: Any, kinds: Sequence[Resource], patient: int | None, compartment: int | None
+    registry: Any,
+    kinds: Sequence[Resource],
+    patient: int | None,
+    compartment: int | None,
+    visible: Callable[[Resource], Any | None] | None = None,
 ) -> SearchScope:
     all_kinds = registry.types[kinds[0].fhir_type].kinds
-    return SearchScope(kinds, all_kinds, patient=patient, compartment=compartment)
+    return SearchScope(kinds, all_kinds, patient, compartment, visible)
 
 
 def search_in(
@@ -91,10 +98,12 @@ def search_in(
     lenient: bool = False,
     patient: int | None = None,
     compartment: int | None = None,
+    visible: Callable[[Resource], Any | None] | None = None,
 ) -> dict[str, Any]:
-    """The searchset Bundle of a search run in `conn` (a Bundle entry's GET, for one)."""
+    """The searchset Bundle of a search run in `conn` (a Bundle entry's GET, for one);
+    `visible` says which rows of each kind may be included (see SearchScope)."""
     request = parse_for(registry, kinds, pairs, lenient)
-    scope = search_scope(registry, kinds, patient, compartment)
+    scope = search_scope(registry, kinds, patient, compartment, visible)
     return searchset(request, run_search(conn, scope, request, registry), self_url, server_base)
 
 
@@ -132,6 +141,7 @@ def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment
             lenient=is_lenient(request.headers.get("prefer")),
             patient=getattr(request.state, "patient_restriction", None),
             compartment=_compartment_id(patient_id) if patient_id is not None else None,
+            visible=Visibility.of(request).rows,
         )
         return fhir_response(request, bundle)
 

@@ -10,7 +10,7 @@ low sentinel so that NULLs sort first ascending, the same on both backends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -43,12 +43,15 @@ from codoc_fhir.search.model import NotSupported, SearchRequest, SortRule, param
 @dataclass
 class SearchScope:
     """Where a search looks: the kinds of one FHIR type (all of them, or one sub-path kind),
-    the patient a patient-scoped caller is limited to, and a Patient compartment."""
+    the patient a patient-scoped caller is limited to, a Patient compartment, and which
+    rows of another kind the caller may receive as included resources (`visible(kind)`:
+    a SQL condition, None for none of them; the API layer's Visibility.rows)."""
 
     kinds: Sequence[Resource]
     all_kinds: Sequence[Resource]  # every kind of the type: the kind index is its position
     patient: int | None = None
     compartment: int | None = None
+    visible: Callable[[Resource], Any | None] | None = None
 
 
 @dataclass

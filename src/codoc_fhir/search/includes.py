@@ -1,8 +1,10 @@
 """_include and _revinclude: the resources the matches point at, and those pointing at them.
 
 Both follow the reference parameters kinds declare (`RefTarget`: type, id prefix, column),
-load the targets in one query per target kind, honour the patient restriction, and never
-repeat a resource already in the page.
+load the targets in one query per target kind, and never repeat a resource already in the
+page. An included resource must pass the checks of a direct read of its own type: the
+search scope's `visible(kind)` condition (scopes and patient restriction of that type)
+is part of the query, and a kind the caller may not read is not queried at all.
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ def _target_kind(registry: Any, fhir_type: str, id_prefix: str) -> Resource | No
 def _fetch(
     conn: Connection, kind: Resource, column: Any, values: set[int], scope: Any
 ) -> list[dict[str, Any]]:
-    allowed = restriction(kind, scope.patient, None)
+    allowed = (
+        restriction(kind, scope.patient, None) if scope.visible is None else scope.visible(kind)
+    )
+    if allowed is None:
+        return []
     query = kind.base_query().where(column.in_(sorted(values)), allowed).limit(MAX_COUNT)
     rows = list(conn.execute(query.order_by(kind.key)).mappings())
     return kind.read_many(conn, rows)
