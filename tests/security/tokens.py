@@ -51,7 +51,7 @@ def claims(scope: str = "system/*.*", **extra: Any) -> dict[str, Any]:
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 4 * 3600,  # tokens minted at collection outlive a slow full run
         "scope": scope,
     }
     values.update(extra)
