@@ -6,7 +6,7 @@ import pytest
 from fhirclient import client as smart_client
 from fhirclient.models.patient import Patient
 from fhirclient.models.procedure import Procedure
-from fhirclient.server import FHIRNotFoundException, FHIRServer
+from fhirclient.server import FHIRServer
 from requests import HTTPError
 from sqlalchemy import Engine, func, select
 
@@ -44,8 +44,9 @@ def test_create_read_update_delete_patient(server: FHIRServer, engine: Engine) -
     assert updated.meta.versionId == "2"
 
     updated.delete(server)
-    with pytest.raises(FHIRNotFoundException):
+    with pytest.raises(HTTPError) as gone:
         Patient.read("1", server)
+    assert gone.value.response.status_code == 410  # deleted: the id is never reused
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(dwh_patient)) == 0
 

@@ -27,6 +27,7 @@ from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
+from codoc_fhir.resources.history import check_not_deleted, record_deletion, record_version
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class Resource:
     def fetch_row(self, conn: Connection, num: int) -> RowMapping:
         row = conn.execute(self.base_query().where(self.key == num)).mappings().first()
         if row is None:
+            check_not_deleted(conn, self, num)  # 410 once deleted
             raise NotFound(f"{self.fhir_type} with ID {self.fhir_id(num)} does not exist")
         return row
 
@@ -183,12 +185,20 @@ class Resource:
                 self.table.insert().values(**values).returning(self.key)
             ).scalar_one()
             self.write_children(conn, num, body)
+        resource = self.read(conn, num)
+        record_version(conn, self, num, "POST", resource)
         if not read_back:
             return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
-        return self.read(conn, num)
+        return resource
 
     def update(
-        self, conn: Connection, num: int, body: Any, if_match: str | None = None
+        self,
+        conn: Connection,
+        num: int,
+        body: Any,
+        if_match: str | None = None,
+        *,
+        method: str = "PUT",
     ) -> dict[str, Any]:
         current = self.fetch_row(conn, num)
         check_if_match(if_match, current["row_version"])
@@ -203,7 +213,9 @@ class Resource:
         with _conflicts_as_409():
             conn.execute(self.table.update().where(self.key == num).values(**values))
             self.write_children(conn, num, body)
-        return self.read(conn, num)
+        resource = self.read(conn, num)
+        record_version(conn, self, num, method, resource)
+        return resource
 
     def patch(
         self,
@@ -223,7 +235,7 @@ class Resource:
         else:
             merged = merge_patch(stored, changes, self.fhir_type, self.fhir_id(num))
         merged.pop("meta", None)
-        return self.update(conn, num, merged)
+        return self.update(conn, num, merged, method="PATCH")
 
     def delete(self, conn: Connection, num: int, if_match: str | None = None) -> None:
         current = self.fetch_row(conn, num)
@@ -234,6 +246,7 @@ class Resource:
         self.before_delete(conn, num)
         with _conflicts_as_409():
             conn.execute(self.table.delete().where(self.key == num))
+        record_deletion(conn, self, current)
 
 
 def count_referrers(conn: Connection, referrers: Sequence[Referrer], num: int) -> str:
