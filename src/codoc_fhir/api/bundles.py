@@ -39,6 +39,7 @@ from codoc_fhir.api.bundle_entries import (
     transaction_order,
 )
 from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
+from codoc_fhir.api.history import run_history_entry
 from codoc_fhir.api.routes import (
     BASE,
     JSON_PATCH,
@@ -87,6 +88,10 @@ def run_entry(conn: Connection, context: Context, entry: Entry) -> Outcome:
     if handler is None:
         raise NotSupported(f"Method {entry.method} is not supported in a Bundle entry")
     path, _, query = entry.url.partition("?")
+    if entry.method in ("GET", "HEAD"):
+        versions = run_history_entry(conn, context.server, context.request, path, query)
+        if versions is not None:
+            return Outcome(200, None if entry.method == "HEAD" else versions)
     address = context.server.registry.address(path)
     return handler(conn, context, entry, address, query)
 

@@ -32,7 +32,10 @@ SUMMARY = {
     "update": "Replace {a} {type} (full update)",
     "patch": "Partially update {a} {type} (merge JSON, or JSON Patch)",
     "delete": "Delete {a} {type} (409 while other resources reference it)",
+    "history": "Versions of {type} resources, newest first (a history Bundle)",
+    "vread": "Read one version of {a} {type}",
 }
+BUNDLE_ANSWERS = ("search", "history")
 
 
 def install_docs(app: FastAPI, settings: Settings, type_names: list[str]) -> None:
@@ -122,7 +125,7 @@ def success_status(interaction: str) -> int:
 def operation_doc(fhir_type: str, interaction: str) -> dict[str, Any]:
     """The openapi_extra of one route: summary, request body and responses."""
     resource = {"$ref": f"#/components/schemas/{fhir_type}"}
-    answer = {"$ref": "#/components/schemas/Bundle"} if interaction == "search" else resource
+    answer = {"$ref": "#/components/schemas/Bundle"} if interaction in BUNDLE_ANSWERS else resource
     status = INTERACTION_STATUS.get(interaction, "200")
     ok: dict[str, Any] = {"description": "Success"}
     if status != "204":

@@ -219,6 +219,8 @@ def _not_yet(message: str) -> Endpoint:
 
 def interaction_of(path: str, method: str) -> str:
     """The FHIR interaction a route serves, from its method and path."""
+    if method == "GET" and "/_history" in path:
+        return "vread" if path.endswith("{vid}") else "history"
     if method == "GET":
         return "read" if path.endswith("}") else "search"
     if method == "POST":
@@ -309,6 +311,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     """Every route of the server, from the registry; sub-paths first so they win."""
     from codoc_fhir.api.bulk_export import install_export_routes
     from codoc_fhir.api.bundles import install_bundle_routes
+    from codoc_fhir.api.history import install_history_routes
     from codoc_fhir.fhir.capability import capability_statement
 
     statement = capability_statement(server.registry, server.settings)
@@ -320,6 +323,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
     install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
+    install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win

@@ -52,7 +52,7 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
         "type": fhir_type.name,
         "interaction": [{"code": code} for code in interactions],
         "versioning": "versioned-update",
-        "readHistory": False,
+        "readHistory": True,
         "updateCreate": False,
         "conditionalCreate": True,
         "conditionalUpdate": False,
@@ -89,7 +89,11 @@ def capability_statement(registry: Registry, settings: Settings) -> dict[str, An
             {
                 "mode": "server",
                 "resource": [_resource_entry(registry, fhir_type) for fhir_type in registry],
-                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
                 "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
             }
         ],

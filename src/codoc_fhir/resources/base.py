@@ -78,6 +78,9 @@ class Resource:
         "patch",
         "delete",
         "search-type",
+        "vread",
+        "history-instance",
+        "history-type",
     )
     search_params: ClassVar[dict[str, SearchParam]] = {}
     # The column naming the patient a row belongs to (patient-scoped tokens); None: no patient.
@@ -175,8 +178,8 @@ class Resource:
     # --- generic writes ----------------------------------------------------------------
 
     def create(self, conn: Connection, body: Any, *, read_back: bool = True) -> dict[str, Any]:
-        """Insert the resource; the stored resource, or only its type and id when not
-        `read_back` (bulk import: saves a query per resource)."""
+        """Insert the resource and keep its first version; the stored resource, or only its
+        type and id when not `read_back` (bulk import: a smaller answer to hold)."""
         body = self.validate(body)
         values = self.to_values(conn, body, None)
         values.update(update_date=utc_now(), row_version=1)

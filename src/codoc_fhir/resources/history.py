@@ -119,8 +119,11 @@ def vread(conn: Connection, kind: Resource, num: int, version: int) -> dict[str,
         if row["resource_json"] is None:
             raise Gone(f"Version {version} of {kind.fhir_type}/{kind.fhir_id(num)} is a deletion")
         return dict(orjson.loads(row["resource_json"]))
-    current = kind.read(conn, num)
-    if current["meta"]["versionId"] == str(version):
+    try:
+        current: dict[str, Any] | None = kind.read(conn, num)
+    except Gone:  # deleted, and this version never was one of its versions
+        current = None
+    if current is not None and current["meta"]["versionId"] == str(version):
         return current
     raise NotFound(f"{kind.fhir_type}/{kind.fhir_id(num)} has no version {version}")
 
@@ -148,7 +151,10 @@ class HistoryFilter:
 def _conditions(spec: HistoryFilter) -> list[Any]:
     conditions: list[Any] = []
     if spec.instance is not None:
-        conditions += [history.c.fhir_type == spec.instance[0], history.c.fhir_id == spec.instance[1]]
+        conditions += [
+            history.c.fhir_type == spec.instance[0],
+            history.c.fhir_id == spec.instance[1],
+        ]
     if spec.kinds is not None:
         pairs = {(kind.fhir_type, kind.table.name) for kind in spec.kinds}
         conditions.append(
@@ -200,10 +206,7 @@ def history_rows(
     if spec.before is not None:
         conditions.append(history.c.history_num < spec.before)
     query = (
-        select(history)
-        .where(*conditions)
-        .order_by(history.c.history_num.desc())
-        .limit(count + 1)
+        select(history).where(*conditions).order_by(history.c.history_num.desc()).limit(count + 1)
     )
     rows = list(conn.execute(query).mappings())
     return rows[:count], int(total), len(rows) > count
