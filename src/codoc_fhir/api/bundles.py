@@ -38,7 +38,13 @@ from codoc_fhir.api.bundle_entries import (
     rewrite_text,
     transaction_order,
 )
-from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
+from codoc_fhir.api.conditional import (
+    condition_pairs,
+    conditional_delete,
+    conditional_patch,
+    conditional_update,
+    create_unless_exists,
+)
 from codoc_fhir.api.history import run_history_entry
 from codoc_fhir.api.routes import (
     BASE,
@@ -119,9 +125,19 @@ def _post(conn: Connection, context: Context, entry: Entry, address: Address, qu
 
 
 def _put(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
-    if address.key is None:
-        raise NotSupported("Conditional update is not supported: PUT Type/id")
     authorize(context.request, address.fhir_type.name, "update")
+    if address.key is None:
+        resource, status = conditional_update(
+            conn,
+            context.request,
+            address.kinds,
+            address.kind_for_create,
+            entry.resource,
+            _condition(query),
+            known_types=list(context.server.registry.types),
+            if_match=entry.if_match,
+        )
+        return Outcome(status, resource, _location(resource))
     kind, num = address.resolve(conn)
     check_patient(context.request, conn, kind, num, write=True)
     resource = kind.update(conn, num, entry.resource, entry.if_match)
@@ -131,12 +147,31 @@ def _put(conn: Connection, context: Context, entry: Entry, address: Address, que
 
 def _patch(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
     authorize(context.request, address.fhir_type.name, "patch")
-    kind, num = address.resolve(conn)
     changes, json_patch = _patch_body(entry.resource, address.fhir_type.name)
+    if address.key is None:
+        resource = conditional_patch(
+            conn,
+            context.request,
+            address.kinds,
+            changes,
+            _condition(query),
+            known_types=list(context.server.registry.types),
+            if_match=entry.if_match,
+            json_patch=json_patch,
+        )
+        return Outcome(200, resource, _location(resource))
+    kind, num = address.resolve(conn)
     check_patient(context.request, conn, kind, num, write=True)
     resource = kind.patch(conn, num, changes, entry.if_match, json_patch=json_patch)
     check_patient(context.request, conn, kind, num, write=True, created=True)
     return Outcome(200, resource, _location(resource))
+
+
+def _condition(query: str) -> list[tuple[str, str]]:
+    """The search of a conditional entry (`Patient?identifier=...`); 400 without one."""
+    if not query:
+        raise Invalid("A conditional entry needs a search after the type: Type?<search>")
+    return condition_pairs(query)
 
 
 def _patch_body(resource: Any, fhir_type: str) -> tuple[Any, bool]:
@@ -155,9 +190,17 @@ def _patch_body(resource: Any, fhir_type: str) -> tuple[Any, bool]:
 
 
 def _delete(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
-    if address.key is None:
-        raise NotSupported("Conditional delete is not supported: DELETE Type/id")
     authorize(context.request, address.fhir_type.name, "delete")
+    if address.key is None:
+        conditional_delete(
+            conn,
+            context.request,
+            address.kinds,
+            _condition(query),
+            known_types=list(context.server.registry.types),
+            if_match=entry.if_match,
+        )
+        return Outcome(204)
     kind, num = address.resolve(conn)
     check_patient(context.request, conn, kind, num, write=True)
     kind.delete(conn, num, entry.if_match)

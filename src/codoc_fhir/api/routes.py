@@ -19,7 +19,13 @@ from starlette.responses import Response
 
 from codoc_fhir import FHIR_VERSION
 from codoc_fhir.api.auth import authorize, check_patient
-from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
+from codoc_fhir.api.conditional import (
+    condition_pairs,
+    conditional_delete,
+    conditional_patch,
+    conditional_update,
+    create_unless_exists,
+)
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
@@ -207,6 +213,74 @@ def _delete(server: Server, resolve: KindResolver) -> Endpoint:
     return delete
 
 
+def _conditional_routes(
+    app: FastAPI,
+    server: Server,
+    path: str,
+    pick_kind: Callable[[Any], Resource],
+    kinds: Sequence[Resource],
+    tag: str,
+    show: bool,
+) -> None:
+    """`PUT|PATCH|DELETE <type path>?<search>`: on the one resource the search names."""
+    known = list(server.registry.types)
+
+    def condition(request: Request) -> list[tuple[str, str]]:
+        return condition_pairs(request.url.query or None)
+
+    async def update(request: Request) -> Response:
+        body, _ = await read_body(request)
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> tuple[dict[str, Any], int]:
+            return conditional_update(
+                conn,
+                request,
+                kinds,
+                pick_kind,
+                body,
+                condition(request),
+                known_types=known,
+                if_match=if_match,
+            )
+
+        resource, status = await run_in_threadpool(server.run_write, work)
+        return answer_resource(request, resource, status)
+
+    async def patch(request: Request) -> Response:
+        body, is_json_patch = await read_body(request, allow_json_patch=True)
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> dict[str, Any]:
+            return conditional_patch(
+                conn,
+                request,
+                kinds,
+                body,
+                condition(request),
+                known_types=known,
+                if_match=if_match,
+                json_patch=is_json_patch,
+            )
+
+        return answer_resource(request, await run_in_threadpool(server.run_write, work))
+
+    async def delete(request: Request) -> Response:
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> bool:
+            return conditional_delete(
+                conn, request, kinds, condition(request), known_types=known, if_match=if_match
+            )
+
+        await run_in_threadpool(server.run_write, work)
+        return Response(status_code=204)
+
+    _add(app, path, update, "PUT", tag, show)
+    _add(app, path, patch, "PATCH", tag, show)
+    _add(app, path, delete, "DELETE", tag, show)
+
+
 def _not_yet(message: str) -> Endpoint:
     async def not_yet(request: Request) -> Response:
         raise NotImplementedYet(message)
@@ -287,6 +361,7 @@ def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
         return kind, resolve_bare_number(kind, ident)
 
     _add(app, path, _create(server, lambda body: kind, [kind]), "POST", kind.fhir_type, True)
+    _conditional_routes(app, server, path, lambda body: kind, [kind], kind.fhir_type, True)
     _instance_routes(app, server, path, resolve, kind.fhir_type, True)
 
 
@@ -296,6 +371,9 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
     for path, show in ((codoc, True), (standard, False)):
         create = _create(server, fhir_type.kind_for_create, fhir_type.kinds)
         _add(app, path, create, "POST", fhir_type.name, show)
+        _conditional_routes(
+            app, server, path, fhir_type.kind_for_create, fhir_type.kinds, fhir_type.name, show
+        )
     _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
     _instance_routes(
         app,

@@ -55,8 +55,8 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
         "readHistory": True,
         "updateCreate": False,
         "conditionalCreate": True,
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
     }
     if params:
         entry["searchParam"] = [
