@@ -14,7 +14,12 @@ from codoc_fhir.api.auth import AuthMiddleware, TokenVerifier
 from codoc_fhir.api.dispatch import group_routes_by_segment
 from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
-from codoc_fhir.api.middleware import AccessLogMiddleware, AccessLogWriter, BodyLimitMiddleware
+from codoc_fhir.api.middleware import (
+    AccessLogMiddleware,
+    AccessLogWriter,
+    BodyLimitMiddleware,
+    NegotiationMiddleware,
+)
 from codoc_fhir.api.ratelimit import RateLimitMiddleware, build_rate_limiter
 from codoc_fhir.api.routes import BASE, Server, install_routes
 from codoc_fhir.config import Settings, get_settings
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_routes(app, server)
     group_routes_by_segment(app, f"{BASE}/")
     install_docs(app, settings, [fhir_type.name for fhir_type in server.registry])
+    app.add_middleware(NegotiationMiddleware, prefix=f"{BASE}/")
     install_security(app, settings, engine, writer)
     return app
 

@@ -29,8 +29,8 @@ from codoc_fhir.api.conditional import (
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType
-from codoc_fhir.fhir.responses import fhir_response
+from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType, operation_outcome
+from codoc_fhir.fhir.responses import check_acceptable, fhir_response
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import FhirType, Registry, resolve_bare_number
@@ -68,10 +68,8 @@ def _media_type(request: Request) -> str:
 
 
 def check_format(request: Request) -> None:
-    """`_format` may only ask for JSON."""
-    wanted = request.query_params.get("_format")
-    if wanted and wanted not in ("json", *JSON_TYPES):
-        raise UnsupportedMediaType(f"Format {wanted!r} is not supported: only JSON is served")
+    """`_format` and Accept may only ask for JSON (406; the middleware says it first)."""
+    check_acceptable(request.headers.get("accept", ""), request.query_params.get("_format"))
 
 
 async def read_body(request: Request, *, allow_json_patch: bool = False) -> tuple[Any, bool]:
@@ -107,9 +105,21 @@ def answer_resource(request: Request, resource: dict[str, Any], status: int = 20
     headers = resource_headers(resource)
     if status == 201:
         headers["Location"] = f"{base_url(request)}/{resource['resourceType']}/{resource['id']}"
-    if "return=minimal" in request.headers.get("prefer", ""):
-        return Response(status_code=status, headers=headers)
+    if request.method in ("POST", "PUT", "PATCH"):
+        prefer = request.headers.get("prefer", "")
+        if "return=minimal" in prefer:
+            return Response(status_code=status, headers=headers)
+        if "return=operationoutcome" in prefer.lower():
+            done = "created" if status == 201 else "stored"
+            where = f"{resource['resourceType']}/{resource['id']}"
+            text = f"{where} {done}, version {meta_version(resource)}"
+            outcome = operation_outcome("informational", text, severity="information")
+            return fhir_response(request, outcome, status, headers)
     return fhir_response(request, resource, status, headers)
+
+
+def meta_version(resource: dict[str, Any]) -> str:
+    return str((resource.get("meta") or {}).get("versionId", "1"))
 
 
 # --- handlers ------------------------------------------------------------------------------
