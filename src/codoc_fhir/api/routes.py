@@ -29,11 +29,18 @@ from codoc_fhir.api.conditional import (
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType, operation_outcome
+from codoc_fhir.fhir.errors import (
+    Invalid,
+    NotImplementedYet,
+    UnsupportedMediaType,
+    operation_outcome,
+)
 from codoc_fhir.fhir.responses import check_acceptable, fhir_response
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import FhirType, Registry, resolve_bare_number
+from codoc_fhir.search.bundle import shape
+from codoc_fhir.search.model import SUMMARY_MODES
 
 BASE = f"/v{FHIR_VERSION}"
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -160,16 +167,31 @@ def _create(
     return create
 
 
+def read_shape(request: Request) -> tuple[list[str] | None, str]:
+    """The `_elements` and `_summary` of a read (400 for a summary a read cannot have)."""
+    summary = request.query_params.get("_summary", "false")
+    if summary not in SUMMARY_MODES:
+        raise Invalid(
+            f"_summary={summary} is not supported on a read (true, text, data, false)",
+            expression=["_summary"],
+        )
+    wanted = request.query_params.get("_elements")
+    elements = [item.strip() for item in (wanted or "").split(",") if item.strip()]
+    return elements or None, summary
+
+
 def _read(server: Server, resolve: KindResolver) -> Endpoint:
     async def read(request: Request, ident: str) -> Response:
         check_format(request)
+        elements, summary = read_shape(request)
 
         def work(conn: Connection) -> dict[str, Any]:
             kind, num = resolve(conn, ident)
             check_patient(request, conn, kind, num, write=False)
             return kind.read(conn, num)
 
-        return answer_resource(request, await run_in_threadpool(server.run_read, work))
+        resource = await run_in_threadpool(server.run_read, work)
+        return answer_resource(request, shape(resource, elements, summary))
 
     return read
 

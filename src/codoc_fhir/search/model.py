@@ -17,6 +17,7 @@ from codoc_fhir.fhir.errors import FhirError, Invalid
 from codoc_fhir.resources.base import Resource, SearchParam
 
 DEFAULT_COUNT = 20
+SUMMARY_MODES = ("true", "text", "data", "false")  # _summary shapes (count aside)
 MAX_COUNT = 1000
 # Accepted and ignored: output options handled elsewhere, and `_totalMethod`, which fhirpy
 # sends with `_count=0` to ask for the total (always computed here unless `_total=none`).
@@ -109,6 +110,7 @@ class SearchRequest:
     includes: list[IncludeSpec] = field(default_factory=list)
     revincludes: list[IncludeSpec] = field(default_factory=list)
     summary_count: bool = False
+    summary: str = "false"  # true | text | data | false: the shape of each match
     total: str = "accurate"
     elements: list[str] | None = None
     cursor: str | None = None
@@ -249,8 +251,10 @@ class _Parser:
     def result_summary(self, value: str, key: str) -> bool:
         if value == "count":
             self.request.summary_count = True
-        elif value != "false":
-            self.reject(f"_summary={value} is not supported (count and false are)", key)
+        elif value in SUMMARY_MODES:
+            self.request.summary = value
+        else:
+            self.reject(f"_summary={value} is not supported (true, text, data, count, false)", key)
             return False
         return True
 
