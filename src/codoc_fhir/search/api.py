@@ -76,6 +76,7 @@ def search_in(
         lenient=lenient,
         known_types=registry.types.keys(),
         include_ok=lambda spec: check_include(registry, spec),
+        kinds_of=lambda name: registry.types[name].kinds,
     )
     all_kinds = registry.types[kinds[0].fhir_type].kinds
     scope = SearchScope(kinds, all_kinds, patient=patient, compartment=compartment)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from codoc_fhir.fhir.errors import FhirError, Invalid
 from codoc_fhir.resources.base import Resource, SearchParam
@@ -72,6 +73,7 @@ class SearchFilter:
     type: str
     modifier: str | None
     values: tuple[SearchValue, ...]
+    chain: Chain | None = None  # chained (`subject.family`) or reverse-chained (`_has:...`)
 
     @property
     def missing(self) -> bool | None:
@@ -79,6 +81,20 @@ class SearchFilter:
         if self.modifier != "missing":
             return None
         return self.values[0].text == "true"
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The other end of a chained or reverse-chained filter, one level deep.
+
+    `ends`: for each type the chain may reach, the filter on it (parsed against that type's
+    kinds, as a search of that type would parse it) and those kinds. `reverse`: for
+    `_has:Type:param:...`, the reference parameter of Type pointing back at the searched
+    resources (one end, Type's); None for a forward chain (`subject:Patient.family`).
+    """
+
+    ends: tuple[tuple[SearchFilter, tuple[Resource, ...]], ...]
+    reverse: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +168,16 @@ def sortable(kinds: Sequence[Resource], name: str) -> bool:
     )
 
 
+KindsOf = Callable[[str], Sequence[Resource]]
+
+
+def chain_targets(param: SearchParam) -> tuple[Any, ...]:
+    """What a reference parameter points at, for chains: its declared targets, or those a
+    hand-written one declares (`chain_targets`: Organization references kept as a pair of
+    level and number columns)."""
+    return tuple(param.target or param.options.get("chain_targets") or ())
+
+
 class _Parser:
     def __init__(
         self,
@@ -159,11 +185,13 @@ class _Parser:
         lenient: bool,
         known_types: Iterable[str],
         include_ok: Callable[[IncludeSpec], bool],
+        kinds_of: KindsOf | None = None,
     ) -> None:
         self.kinds = kinds
         self.lenient = lenient
         self.known_types = set(known_types)
         self.include_ok = include_ok
+        self.kinds_of = kinds_of  # None: no chaining (a chain's own filter, a condition)
         self.request = SearchRequest()
 
     def reject(self, message: str, key: str) -> None:
@@ -182,6 +210,10 @@ class _Parser:
             self.request.applied.append((key, value))
 
     def filter(self, key: str, value: str) -> bool:
+        if key.startswith("_has:"):
+            return self._has(key, value)
+        if "." in key:
+            return self._chain(key, value)
         name, _, modifier = key.partition(":")
         kind_type = declared_type(self.kinds, name)
         if kind_type is None:
@@ -197,6 +229,67 @@ class _Parser:
             raise Invalid(f"{key} takes true or false", expression=[key])
         values = tuple(self._value(kind_type, text, modifier_name) for text in split_values(value))
         self.request.filters.append(SearchFilter(name, kind_type, modifier_name, values))
+        return True
+
+    # --- chains ------------------------------------------------------------------------
+
+    def _end(self, kinds: Sequence[Resource], key: str, value: str) -> SearchFilter | None:
+        """`key=value` parsed as a search of `kinds` would (no further chaining); None when
+        those kinds do not have the parameter."""
+        parser = _Parser(kinds, False, self.known_types, self.include_ok)
+        try:
+            parser.filter(key, value)
+        except NotSupported:
+            return None
+        return parser.request.filters[-1]
+
+    def _chain(self, key: str, value: str) -> bool:
+        """`subject:Patient.identifier=HIS|IPP1`, `subject.family=Martin`: a filter on the
+        resources a reference parameter points at."""
+        head, _, tail = key.partition(".")
+        name, _, type_hint = head.partition(":")
+        declared = [params_of(kind)[name] for kind in self.kinds if name in params_of(kind)]
+        if self.kinds_of is None or not declared or any(p.type != "reference" for p in declared):
+            self.reject(f"Chaining is only supported one level deep on a reference: {key!r}", key)
+            return False
+        types = {target.fhir_type for param in declared for target in chain_targets(param)}
+        if type_hint:
+            types &= {type_hint}
+        ends = []
+        for fhir_type in sorted(types & self.known_types):
+            kinds = tuple(self.kinds_of(fhir_type))
+            end = self._end(kinds, tail, value)
+            if end is not None:
+                ends.append((end, kinds))
+        if not ends:
+            self.reject(f"No resource {name!r} points at can be searched by {tail!r}", key)
+            return False
+        chain = Chain(tuple(ends))
+        self.request.filters.append(SearchFilter(name, "reference", type_hint or None, (), chain))
+        return True
+
+    def _has(self, key: str, value: str) -> bool:
+        """`_has:Procedure:subject:code=COLO001`: resources some Procedure whose `subject`
+        points at them has that code."""
+        parts = key.split(":")
+        if len(parts) < 4 or self.kinds_of is None or parts[1] not in self.known_types:
+            self.reject(f"Invalid {key!r}: expected _has:Type:reference:parameter", key)
+            return False
+        source, param_name, inner = parts[1], parts[2], ":".join(parts[3:])
+        kinds = tuple(self.kinds_of(source))
+        here = {(kind.fhir_type, kind.id_prefix) for kind in self.kinds}
+        points_here = any(
+            (target.fhir_type, target.id_prefix) in here
+            for kind in kinds
+            if param_name in params_of(kind)
+            for target in chain_targets(params_of(kind)[param_name])
+        )
+        end = self._end(kinds, inner, value) if points_here else None
+        if end is None:
+            self.reject(f"{key!r}: {source}.{param_name} does not point here, or {inner!r}", key)
+            return False
+        chain = Chain(((end, kinds),), reverse=param_name)
+        self.request.filters.append(SearchFilter("_has", "_has", None, (), chain))
         return True
 
     def _modifier_ok(self, kind_type: str, modifier: str) -> bool:
@@ -278,13 +371,15 @@ def parse_search(
     lenient: bool = False,
     known_types: Iterable[str] = (),
     include_ok: Callable[[IncludeSpec], bool] = lambda spec: True,
+    kinds_of: KindsOf | None = None,
 ) -> SearchRequest:
     """Parse query (or form) pairs against the parameters `kinds` declare.
 
     `known_types` are the FHIR types served (for :Type modifiers and _include); `include_ok`
-    tells whether an _include/_revinclude names a declared reference parameter.
+    tells whether an _include/_revinclude names a declared reference parameter; `kinds_of`
+    gives the kinds of a type, for chained and `_has` parameters (without it, none).
     """
-    parser = _Parser(kinds, lenient, known_types, include_ok)
+    parser = _Parser(kinds, lenient, known_types, include_ok, kinds_of)
     for key, value in pairs:
         parser.add(key, value)
     return parser.request
