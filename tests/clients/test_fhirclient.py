@@ -75,3 +75,16 @@ def test_refused_create_raises_and_stores_nothing(server: FHIRServer, engine: En
     assert "Patient with ID 999 does not exist" in answer.text
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(dwh_data)) == 0
+
+
+def test_history_and_vread_through_the_client(server: FHIRServer) -> None:
+    created = Patient(patient_body()).create(server)
+    assert created["id"] == "1"
+    patient = Patient.read("1", server)
+    patient.gender = "male"
+    patient.update(server)
+    history = server.request_json("Patient/1/_history")
+    assert [entry["response"]["etag"] for entry in history["entry"]] == ['W/"2"', 'W/"1"']
+    first = Patient(server.request_json("Patient/1/_history/1"))
+    assert first.gender == "female"
+    assert first.meta.versionId == "1"
