@@ -35,6 +35,8 @@ from codoc_fhir.api.routes import (
     answer_resource,
     base_url,
     check_format,
+    standard_resolver,
+    sub_path_resolver,
 )
 from codoc_fhir.fhir.dates import format_instant
 from codoc_fhir.fhir.errors import Invalid, NotFound
@@ -47,7 +49,6 @@ from codoc_fhir.resources.history import (
     stored_resource,
     vread,
 )
-from codoc_fhir.resources.registry import FhirType, resolve_bare_number
 from codoc_fhir.search.cursor import Cursor, decode, encode
 from codoc_fhir.search.model import DEFAULT_COUNT, MAX_COUNT
 from codoc_fhir.search.types.date import parse_range
@@ -266,33 +267,19 @@ def _routes(
     _add(app, item + "/{vid}", _vread_endpoint(server, resolve), "GET", tag, show)
 
 
-def _sub_path_resolver(kind: Resource) -> KindResolver:
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return kind, resolve_bare_number(kind, ident)
-
-    return resolve
-
-
-def _standard_resolver(fhir_type: FhirType) -> KindResolver:
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return fhir_type.resolve_id(ident)
-
-    return resolve
-
-
 def install_history_routes(app: FastAPI, server: Server) -> None:
     """Every history route; call before the instance routes (`/procedure/{ident}`) and the
     Codoc sub-paths' routes go first, so that `/encounter/movement/_history` is theirs."""
     registry = server.registry
     for kind in registry.sub_paths():
         path = f"{BASE}/{kind.codoc_path}"
-        _routes(app, server, path, [kind], _sub_path_resolver(kind), kind.fhir_type, True)
+        _routes(app, server, path, [kind], sub_path_resolver(kind), kind.fhir_type, True)
     for fhir_type in registry:
         kinds = fhir_type.kinds
         codoc = f"{BASE}/{fhir_type.codoc_path}"
         _routes(app, server, codoc, kinds, fhir_type.resolve_codoc_key, fhir_type.name, True)
         standard = f"{BASE}/{fhir_type.name}"
-        _routes(app, server, standard, kinds, _standard_resolver(fhir_type), fhir_type.name, False)
+        _routes(app, server, standard, kinds, standard_resolver(fhir_type), fhir_type.name, False)
     _add(app, f"{BASE}/_history", _type_endpoint(server, None), "GET", "History", True)
 
 

@@ -134,6 +134,24 @@ def meta_version(resource: dict[str, Any]) -> str:
 KindResolver = Callable[[Connection, str], tuple[Resource, int]]
 
 
+def sub_path_resolver(kind: Resource) -> KindResolver:
+    """The kind's own Codoc path (`/encounter/movement/3/`) takes the bare number."""
+
+    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
+        return kind, resolve_bare_number(kind, ident)
+
+    return resolve
+
+
+def standard_resolver(fhir_type: FhirType) -> KindResolver:
+    """A standard path (`/Encounter/movement-3`) takes the FHIR id."""
+
+    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
+        return fhir_type.resolve_id(ident)
+
+    return resolve
+
+
 def _create(
     server: Server, pick_kind: Callable[[Any], Resource], kinds: Sequence[Resource]
 ) -> Endpoint:
@@ -388,10 +406,7 @@ def _instance_routes(
 def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
     """`/encounter/movement/3/`: the kind's own path, taking the bare number."""
     path = f"{BASE}/{kind.codoc_path}"
-
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return kind, resolve_bare_number(kind, ident)
-
+    resolve = sub_path_resolver(kind)
     _add(app, path, _create(server, lambda body: kind, [kind]), "POST", kind.fhir_type, True)
     _conditional_routes(app, server, path, lambda body: kind, [kind], kind.fhir_type, True)
     _instance_routes(app, server, path, resolve, kind.fhir_type, True)
@@ -407,14 +422,7 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
             app, server, path, fhir_type.kind_for_create, fhir_type.kinds, fhir_type.name, show
         )
     _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
-    _instance_routes(
-        app,
-        server,
-        standard,
-        lambda conn, ident: fhir_type.resolve_id(ident),
-        fhir_type.name,
-        False,
-    )
+    _instance_routes(app, server, standard, standard_resolver(fhir_type), fhir_type.name, False)
 
 
 def install_routes(app: FastAPI, server: Server) -> None:
@@ -422,6 +430,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     from codoc_fhir.api.bulk_export import install_export_routes
     from codoc_fhir.api.bundles import install_bundle_routes
     from codoc_fhir.api.history import install_history_routes
+    from codoc_fhir.api.validate import install_validate_routes
     from codoc_fhir.fhir.capability import capability_statement
 
     statement = capability_statement(server.registry, server.settings)
@@ -434,6 +443,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
     install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
     install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`
+    install_validate_routes(app, server)
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win

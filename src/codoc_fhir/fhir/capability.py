@@ -16,6 +16,10 @@ PATIENT_OPERATIONS = [
         "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     },
 ]
+TYPE_OPERATIONS = [
+    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+]
+TYPE_EXTRA = {"Patient": PATIENT_OPERATIONS}
 COMMON_SEARCH = (
     ("_id", "token"),
     ("_lastUpdated", "date"),
@@ -62,8 +66,7 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
         entry["searchParam"] = [
             {"name": name, "type": kind} for name, kind in sorted(params.items())
         ]
-    if fhir_type.name == "Patient":
-        entry["operation"] = PATIENT_OPERATIONS
+    entry["operation"] = [*TYPE_OPERATIONS, *TYPE_EXTRA.get(fhir_type.name, [])]
     forward, reverse = _includes(registry, fhir_type)
     if forward:
         entry["searchInclude"] = forward
