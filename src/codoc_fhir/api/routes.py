@@ -45,6 +45,7 @@ from codoc_fhir.search.model import SUMMARY_MODES
 BASE = f"/v{FHIR_VERSION}"
 JSON_TYPES = ("application/json", "application/fhir+json")
 JSON_PATCH = "application/json-patch+json"
+READ_OPERATIONS = ("$lookup", "$validate-code", "$expand")
 
 Endpoint = Callable[..., Awaitable[Response]]
 
@@ -343,6 +344,8 @@ def _not_yet(message: str) -> Endpoint:
 
 def interaction_of(path: str, method: str) -> str:
     """The FHIR interaction a route serves, from its method and path."""
+    if any(path.endswith(name) for name in READ_OPERATIONS):
+        return "search"  # terminology operations read, whatever the method
     if method == "GET" and "/_history" in path:
         return "vread" if path.endswith("{vid}") else "history"
     if method == "GET":
@@ -430,6 +433,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     from codoc_fhir.api.bulk_export import install_export_routes
     from codoc_fhir.api.bundles import install_bundle_routes
     from codoc_fhir.api.history import install_history_routes
+    from codoc_fhir.api.terminology import install_terminology_routes
     from codoc_fhir.api.validate import install_validate_routes
     from codoc_fhir.fhir.capability import capability_statement
 
@@ -444,6 +448,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
     install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`
     install_validate_routes(app, server)
+    install_terminology_routes(app, server)  # `/CodeSystem/$lookup`: before `/CodeSystem/{ident}`
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win

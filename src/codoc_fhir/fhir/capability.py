@@ -19,7 +19,19 @@ PATIENT_OPERATIONS = [
 TYPE_OPERATIONS = [
     {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
 ]
-TYPE_EXTRA = {"Patient": PATIENT_OPERATIONS}
+TERMINOLOGY = "http://hl7.org/fhir/OperationDefinition"
+TYPE_EXTRA = {
+    "Patient": PATIENT_OPERATIONS,
+    "CodeSystem": [
+        {"name": "lookup", "definition": f"{TERMINOLOGY}/CodeSystem-lookup"},
+        {"name": "validate-code", "definition": f"{TERMINOLOGY}/CodeSystem-validate-code"},
+    ],
+}
+# Served without being stored: the implicit all-codes ValueSet of each thesaurus.
+VALUESET = {
+    "type": "ValueSet",
+    "operation": [{"name": "expand", "definition": f"{TERMINOLOGY}/ValueSet-expand"}],
+}
 COMMON_SEARCH = (
     ("_id", "token"),
     ("_lastUpdated", "date"),
@@ -91,7 +103,10 @@ def capability_statement(registry: Registry, settings: Settings) -> dict[str, An
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource_entry(registry, fhir_type) for fhir_type in registry],
+                "resource": [
+                    *(_resource_entry(registry, fhir_type) for fhir_type in registry),
+                    VALUESET,
+                ],
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},

@@ -323,6 +323,8 @@ dwh_thesaurus_data = Table(
     Column("list_values", String(4000)),
     Column("thesaurus_parent_num", Key, ForeignKey("dwh_thesaurus_data.thesaurus_data_num")),
     Column("count_data_used", Integer),
+    Column("designation_json", Text),  # added: the concept's designation[] (synonyms) as sent
+    Column("designation_text", String(4000)),  # added: their values, one a line (searched)
     *_audit(),
     UniqueConstraint("thesaurus_code", "concept_code"),
 )

@@ -1,12 +1,13 @@
-"""resource history; SQLite keys never reused
+"""resource history; concept designations; SQLite keys never reused
 
 Revision ID: 0005_history
 Revises: 0003
 Create Date: 2026-12-01 21:50:00
 
-Two changes:
+Three changes:
 
 - `dwh_resource_history`: one row per version of every resource the API writes;
+- `dwh_thesaurus_data.designation_json` / `designation_text`: concept synonyms;
 - on SQLite, every table with a server-assigned integer key is recreated with
   AUTOINCREMENT, so that the key of a deleted row is never handed out again (SQLite
   otherwise reuses max(rowid)+1). PostgreSQL identities never go back: nothing to do there.
@@ -73,6 +74,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_dwh_resource_history_patient", "dwh_resource_history", ["patient_num", "history_date"]
     )
+    op.add_column("dwh_thesaurus_data", sa.Column("designation_json", sa.Text()))
+    op.add_column("dwh_thesaurus_data", sa.Column("designation_text", sa.String(4000)))
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_autoincrement()
 
@@ -98,6 +101,9 @@ def _sqlite_autoincrement() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dwh_thesaurus_data") as batch:
+        batch.drop_column("designation_text")
+        batch.drop_column("designation_json")
     op.drop_index("ix_dwh_resource_history_patient", table_name="dwh_resource_history")
     op.drop_index("ix_dwh_resource_history_type_date", table_name="dwh_resource_history")
     op.drop_index("ix_dwh_resource_history_date", table_name="dwh_resource_history")

@@ -1,0 +1,88 @@
+"""Routes of the terminology operations (resources/terminology.py does the SQL).
+
+`GET|POST /CodeSystem/$lookup`, `GET|POST /CodeSystem/$validate-code` (also on the Codoc
+path `/codesystem/`) and `GET|POST /ValueSet/$expand`. Parameters come from the query
+string or, on POST, from a Parameters body. They read: a token needs a read or search
+scope on CodeSystem (ValueSet for $expand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from codoc_fhir.api.routes import BASE, Server, _add, check_format, read_body
+from codoc_fhir.fhir.dates import format_instant, utc_now
+from codoc_fhir.fhir.errors import Invalid
+from codoc_fhir.fhir.responses import fhir_response
+from codoc_fhir.resources import terminology
+
+Operation = Callable[[Connection, dict[str, str]], dict[str, Any]]
+
+
+async def _parameters(request: Request) -> dict[str, str]:
+    """Query parameters, then those of a POSTed Parameters resource (value[x] as text)."""
+    check_format(request)
+    values = dict(request.query_params)
+    if request.method != "POST":
+        return values
+    body, _ = await read_body(request)
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise Invalid("POST a Parameters resource (or use GET with query parameters)")
+    for parameter in body.get("parameter") or []:
+        if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
+            continue
+        for key, value in parameter.items():
+            if (
+                key.startswith("value")
+                and isinstance(value, str | int)
+                and not isinstance(value, bool)
+            ):
+                values[parameter["name"]] = str(value)
+    return values
+
+
+def _endpoint(server: Server, operation: Operation) -> Any:
+    async def run(request: Request) -> Response:
+        values = await _parameters(request)
+        answer = await run_in_threadpool(server.run_read, lambda conn: operation(conn, values))
+        return fhir_response(request, answer)
+
+    return run
+
+
+def _lookup(conn: Connection, values: dict[str, str]) -> dict[str, Any]:
+    return terminology.lookup(conn, values.get("system"), values.get("code"))
+
+
+def _validate_code(conn: Connection, values: dict[str, str]) -> dict[str, Any]:
+    url = values.get("url") or values.get("system")
+    return terminology.validate_code(conn, url, values.get("code"), values.get("display"))
+
+
+def _expand(conn: Connection, values: dict[str, str]) -> dict[str, Any]:
+    return terminology.expand(
+        conn,
+        values.get("url"),
+        values.get("filter"),
+        values.get("count"),
+        values.get("offset"),
+        format_instant(utc_now()) or "",
+    )
+
+
+def install_terminology_routes(app: FastAPI, server: Server) -> None:
+    """Before the CodeSystem instance routes, so that `$lookup` is no CodeSystem id."""
+    for method in ("GET", "POST"):
+        for path, show in ((f"{BASE}/codesystem", True), (f"{BASE}/CodeSystem", False)):
+            _add(app, f"{path}/$lookup", _endpoint(server, _lookup), method, "CodeSystem", show)
+            validate = _endpoint(server, _validate_code)
+            _add(app, f"{path}/$validate-code", validate, method, "CodeSystem", show)
+        expand = _endpoint(server, _expand)
+        _add(app, f"{BASE}/ValueSet/$expand", expand, method, "ValueSet", True)
