@@ -433,6 +433,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     from codoc_fhir.api.bulk_export import install_export_routes
     from codoc_fhir.api.bundles import install_bundle_routes
     from codoc_fhir.api.history import install_history_routes
+    from codoc_fhir.api.smart import install_smart_routes
     from codoc_fhir.api.terminology import install_terminology_routes
     from codoc_fhir.api.validate import install_validate_routes
     from codoc_fhir.fhir.capability import capability_statement
@@ -444,6 +445,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
         return fhir_response(request, answer)
 
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
+    install_smart_routes(app, server)
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
     install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
     install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`

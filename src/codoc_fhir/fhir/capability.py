@@ -32,6 +32,8 @@ VALUESET = {
     "type": "ValueSet",
     "operation": [{"name": "expand", "definition": f"{TERMINOLOGY}/ValueSet-expand"}],
 }
+SECURITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 COMMON_SEARCH = (
     ("_id", "token"),
     ("_lastUpdated", "date"),
@@ -87,8 +89,46 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
     return entry
 
 
+def rest_security(settings: Settings) -> dict[str, Any] | None:
+    """rest.security naming SMART (and the identity provider's endpoints) when auth is on."""
+    if not settings.auth_enabled:
+        return None
+    security: dict[str, Any] = {
+        "cors": bool(settings.cors_origins.strip()),
+        "service": [{"coding": [{"system": SECURITY_SYSTEM, "code": "SMART-on-FHIR"}]}],
+        "description": "Bearer JWT with SMART scopes; see /.well-known/smart-configuration",
+    }
+    uris = [
+        {"url": name, "valueUri": value}
+        for name, value in (
+            ("authorize", settings.smart_authorize_url),
+            ("token", settings.smart_token_url),
+        )
+        if value
+    ]
+    if uris:
+        security["extension"] = [{"url": OAUTH_URIS, "extension": uris}]
+    return security
+
+
 def capability_statement(registry: Registry, settings: Settings) -> dict[str, Any]:
     """What this server does: every registered resource with its interactions."""
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "resource": [
+            *(_resource_entry(registry, fhir_type) for fhir_type in registry),
+            VALUESET,
+        ],
+        "interaction": [
+            {"code": "transaction"},
+            {"code": "batch"},
+            {"code": "history-system"},
+        ],
+        "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
+    }
+    security = rest_security(settings)
+    if security is not None:
+        rest["security"] = security
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -100,19 +140,5 @@ def capability_statement(registry: Registry, settings: Settings) -> dict[str, An
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json", "application/json-patch+json"],
-        "rest": [
-            {
-                "mode": "server",
-                "resource": [
-                    *(_resource_entry(registry, fhir_type) for fhir_type in registry),
-                    VALUESET,
-                ],
-                "interaction": [
-                    {"code": "transaction"},
-                    {"code": "batch"},
-                    {"code": "history-system"},
-                ],
-                "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
-            }
-        ],
+        "rest": [rest],
     }
