@@ -301,7 +301,7 @@ def test_every_path_form_reads_updates_and_deletes(
     assert client.delete(BASE + movement_path).status_code == 204
     assert client.get(BASE + movement_path).status_code == 410
     assert client.delete(BASE + stay_path).status_code == 204
-    assert client.get(BASE + stay_path).status_code == 404
+    assert client.get(BASE + stay_path).status_code == 410
     assert count_rows(engine, dwh_patient_stay) == count_rows(engine, dwh_patient_mvt) == 0
 
 

@@ -25,6 +25,7 @@ def accepts_json(accept: str) -> bool:
         return True
     for item in accept.split(","):
         media, *params = (part.strip().lower() for part in item.split(";"))
+        media = (media.split() or [""])[0]  # a media type has no spaces: ignore trailing junk
         refused = any(param.replace(" ", "") in ("q=0", "q=0.0", "q=0.00") for param in params)
         if media in JSON_RANGES and not refused:
             return True
