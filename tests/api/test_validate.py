@@ -27,7 +27,8 @@ def test_a_valid_create_is_information_and_stores_nothing(client, engine):
     assert response.status_code == 200
     assert issue(response)["severity"] == "information"
     assert count_rows(engine, dwh_data, dwh_thesaurus_data, dwh_resource_history) == 0
-    assert client.post(f"{BASE}/Procedure", json=PROCEDURE).json()["id"] == "1"
+    assert client.post(f"{BASE}/Procedure", json=PROCEDURE).status_code == 201
+    assert count_rows(engine, dwh_data) == 1
 
 
 def test_invalid_bodies_are_400_with_the_write_error(client, engine):
@@ -90,3 +91,49 @@ def test_validate_in_the_capability_statement(client):
     statement = client.get(f"{BASE}/metadata").json()
     procedure = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Procedure")
     assert "validate" in {operation["name"] for operation in procedure["operation"]}
+
+
+def test_validate_and_terminology_entries_in_bundles(client, engine):
+    seed_procedure_context(engine)
+    thesaurus = {
+        "resourceType": "CodeSystem",
+        "url": "urn:codoc:fhir:codesystem:ALLERGIES",
+        "name": "ALLERGIES",
+        "title": "Allergies",
+        "status": "active",
+        "content": "complete",
+        "concept": [{"code": "PEN", "display": "Penicillin allergy"}],
+    }
+    assert client.post(f"{BASE}/CodeSystem", json=thesaurus).status_code == 201
+    bad = dict(PROCEDURE, subject={"reference": "Patient/999"})
+    for bundle_type in ("transaction", "batch"):
+        bundle = {
+            "resourceType": "Bundle",
+            "type": bundle_type,
+            "entry": [
+                {
+                    "resource": PROCEDURE,
+                    "request": {"method": "POST", "url": "Procedure/$validate"},
+                },
+                {"resource": bad, "request": {"method": "POST", "url": "Procedure/$validate"}},
+                {
+                    "request": {
+                        "method": "GET",
+                        "url": "CodeSystem/$lookup?system=urn:codoc:fhir:codesystem:ALLERGIES"
+                        "&code=PEN",
+                    }
+                },
+                {"resource": PROCEDURE, "request": {"method": "POST", "url": "Procedure"}},
+            ],
+        }
+        answer = client.post(f"{BASE}/", json=bundle)
+        assert answer.status_code == 200, answer.text
+        entries = answer.json()["entry"]
+        assert entries[0]["response"]["status"] == "200 OK"
+        assert entries[0]["resource"]["issue"][0]["severity"] == "information"
+        assert entries[1]["response"]["status"] == "400 Bad Request"
+        lookup = entries[2]["resource"]
+        assert lookup["parameter"][1] == {"name": "display", "valueString": "Penicillin allergy"}
+        assert entries[3]["response"]["status"] == "201 Created"
+    # the validations stored nothing; the two real creates are there
+    assert count_rows(engine, dwh_data) == 2

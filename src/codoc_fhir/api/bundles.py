@@ -54,6 +54,8 @@ from codoc_fhir.api.routes import (
     read_body,
     resource_headers,
 )
+from codoc_fhir.api.terminology import operation_named, parameters_of
+from codoc_fhir.api.validate import create_check, dry_run_in, instance_check, verdict
 from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.registry import Address
@@ -94,6 +96,8 @@ def run_entry(conn: Connection, context: Context, entry: Entry) -> Outcome:
     if handler is None:
         raise NotSupported(f"Method {entry.method} is not supported in a Bundle entry")
     path, _, query = entry.url.partition("?")
+    if "$" in path:
+        return _operation(conn, context, entry, path, query)
     if entry.method in ("GET", "HEAD"):
         versions = run_history_entry(conn, context.server, context.request, path, query)
         if versions is not None:
@@ -226,6 +230,32 @@ def _get(conn: Connection, context: Context, entry: Entry, address: Address, que
         patient=context.patient(),
     )
     return Outcome(200, searchset)
+
+
+def _operation(conn: Connection, context: Context, entry: Entry, path: str, query: str) -> Any:
+    """`Type/$validate`, `Type/id/$validate` (in a savepoint, rolled back) and the
+    terminology operations, scope-checked as their routes are."""
+    parts = [part for part in path.strip("/").split("/") if part]
+    name, target = parts[-1], "/".join(parts[:-1])
+    terminology = operation_named(target, name) if len(parts) == 2 else None
+    if terminology is not None:
+        authorize(context.request, "ValueSet" if name == "$expand" else "CodeSystem", "search")
+        return Outcome(200, terminology(conn, parameters_of(query, entry.resource)))
+    if name != "$validate" or entry.method != "POST":
+        raise NotSupported(f"Operation {entry.method} {path} is not supported in a Bundle entry")
+    address = context.server.registry.address(target)
+    authorize(context.request, address.fhir_type.name, "create")
+    if address.key is None:
+        work = create_check(context.request, address.kind_for_create, entry.resource)
+    else:
+        work = instance_check(context.request, address.resolve, entry.resource)
+    error: FhirError | None = None
+    try:
+        dry_run_in(conn, work)
+    except FhirError as failure:
+        error = failure
+    outcome, status = verdict(error)
+    return Outcome(status, outcome)
 
 
 Handler = Callable[[Connection, Context, Entry, Address, str], Outcome]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from sqlalchemy import Connection
@@ -35,17 +36,36 @@ async def _parameters(request: Request) -> dict[str, str]:
     body, _ = await read_body(request)
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise Invalid("POST a Parameters resource (or use GET with query parameters)")
+    values.update(_parameter_values(body))
+    return values
+
+
+def _parameter_values(body: dict[str, Any]) -> dict[str, str]:
+    """name -> value[x] (as text) of each parameter of a Parameters resource."""
+    values: dict[str, str] = {}
     for parameter in body.get("parameter") or []:
         if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
             continue
         for key, value in parameter.items():
-            if (
-                key.startswith("value")
-                and isinstance(value, str | int)
-                and not isinstance(value, bool)
-            ):
+            plain = isinstance(value, str | int) and not isinstance(value, bool)
+            if key.startswith("value") and plain:
                 values[parameter["name"]] = str(value)
     return values
+
+
+def parameters_of(query: str, body: Any) -> dict[str, str]:
+    """The parameters of a Bundle entry: its url's query, then a Parameters resource."""
+    values = dict(parse_qsl(query, keep_blank_values=True))
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        values.update(_parameter_values(body))
+    return values
+
+
+def operation_named(type_name: str, name: str) -> Operation | None:
+    """The terminology operation `Type/$name` names (None: not one of them)."""
+    if type_name.lower() == "codesystem":
+        return {"$lookup": _lookup, "$validate-code": _validate_code}.get(name)
+    return _expand if type_name == "ValueSet" and name == "$expand" else None
 
 
 def _endpoint(server: Server, operation: Operation) -> Any:

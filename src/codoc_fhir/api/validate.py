@@ -68,7 +68,17 @@ def dry_run(server: Server, work: Callable[[Connection], Any]) -> None:
         return
 
 
-def _verdict(error: FhirError | None) -> tuple[dict[str, Any], int]:
+def dry_run_in(conn: Connection, work: Callable[[Connection], Any]) -> None:
+    """Run `work` inside a savepoint of `conn` (a transaction Bundle's), rolled back."""
+    savepoint = conn.begin_nested()
+    try:
+        work(conn)
+    finally:
+        savepoint.rollback()
+
+
+def verdict(error: FhirError | None) -> tuple[dict[str, Any], int]:
+    """The OperationOutcome and status $validate answers for a check's outcome."""
     if error is None:
         text = "The resource is valid: the write would be accepted"
         return operation_outcome("informational", text, severity="information"), 200
@@ -77,19 +87,45 @@ def _verdict(error: FhirError | None) -> tuple[dict[str, Any], int]:
     return error.outcome(), 400
 
 
+def create_check(
+    request: Request, pick_kind: Callable[[Any], Resource], body: Any
+) -> Callable[[Connection], None]:
+    """The work of `$validate` on a type: the create, as the route would run it."""
+    resource, _mode = unwrap(body)
+
+    def work(conn: Connection) -> None:
+        kind = pick_kind(resource)
+        created = kind.create(conn, resource)
+        num = kind.parse_fhir_id(str(created["id"]))
+        if num is not None:
+            check_patient(request, conn, kind, num, write=True, created=True)
+
+    return work
+
+
+def instance_check(
+    request: Request, resolve: Callable[[Connection], tuple[Resource, int]], body: Any
+) -> Callable[[Connection], None]:
+    """The work of `$validate` on an instance: its update (or, `mode=delete`, delete)."""
+    resource, mode = unwrap(body)
+
+    def work(conn: Connection) -> None:
+        kind, num = resolve(conn)
+        kind.fetch_row(conn, num)  # 404 / 410 for the addressed resource itself
+        check_patient(request, conn, kind, num, write=True)
+        if mode == "delete":
+            kind.delete(conn, num)
+            return
+        kind.update(conn, num, resource)
+        check_patient(request, conn, kind, num, write=True, created=True)
+
+    return work
+
+
 def _type_endpoint(server: Server, pick_kind: Callable[[Any], Resource]) -> Any:
     async def validate(request: Request) -> Response:
         body, _ = await read_body(request)
-        resource, _mode = unwrap(body)
-
-        def work(conn: Connection) -> None:
-            kind = pick_kind(resource)
-            created = kind.create(conn, resource)
-            num = kind.parse_fhir_id(str(created["id"]))
-            if num is not None:
-                check_patient(request, conn, kind, num, write=True, created=True)
-
-        return await _answer(request, server, work)
+        return await _answer(request, server, create_check(request, pick_kind, body))
 
     return validate
 
@@ -97,18 +133,7 @@ def _type_endpoint(server: Server, pick_kind: Callable[[Any], Resource]) -> Any:
 def _instance_endpoint(server: Server, resolve: KindResolver) -> Any:
     async def validate(request: Request, ident: str) -> Response:
         body, _ = await read_body(request)
-        resource, mode = unwrap(body)
-
-        def work(conn: Connection) -> None:
-            kind, num = resolve(conn, ident)
-            kind.fetch_row(conn, num)  # 404 / 410 for the addressed resource itself
-            check_patient(request, conn, kind, num, write=True)
-            if mode == "delete":
-                kind.delete(conn, num)
-                return
-            kind.update(conn, num, resource)
-            check_patient(request, conn, kind, num, write=True, created=True)
-
+        work = instance_check(request, lambda conn: resolve(conn, ident), body)
         return await _answer(request, server, work)
 
     return validate
@@ -120,7 +145,7 @@ async def _answer(request: Request, server: Server, work: Callable[[Connection],
         await run_in_threadpool(dry_run, server, work)
     except FhirError as failure:
         error = failure
-    outcome, status = _verdict(error)
+    outcome, status = verdict(error)
     return fhir_response(request, outcome, status)
 
 
