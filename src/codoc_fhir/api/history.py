@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codoc_fhir.api.auth import authorize, check_patient
+from codoc_fhir.api.auth import authorize
 from codoc_fhir.api.routes import (
     BASE,
     KindResolver,
@@ -158,9 +158,9 @@ def instance_history(
     spec = HistoryFilter(instance=(kind.fhir_type, kind.fhir_id(num)), patient=patient)
     bundle = history_bundle(conn, spec, pairs, self_url, server_base)
     if not bundle["total"]:
-        current = kind.read(conn, num)  # 404 / 410; else it was written before versions
-        if patient is not None:  # were kept, or the filters leave nothing
+        if patient is not None:  # none of its versions is the caller's patient's
             raise NotFound(f"{kind.fhir_type} with ID {kind.fhir_id(num)} does not exist")
+        current = kind.read(conn, num)  # 404 / 410; else it was written before versions
         if not any(key in ("_since", "_at", "_cursor") for key, _ in pairs):
             bundle["total"] = 1
             bundle["entry"] = [_unrecorded_entry(current, server_base)]
@@ -228,10 +228,7 @@ def _vread_endpoint(server: Server, resolve: KindResolver) -> Any:
             kind, num = resolve(conn, ident)
             if version is None:
                 raise NotFound(f"{kind.fhir_type}/{ident} has no version {vid!r}")
-            answer = vread(conn, kind, num, version)
-            if _patient(request) is not None:
-                check_patient(request, conn, kind, num, write=False)
-            return answer
+            return vread(conn, kind, num, version, _patient(request))
 
         return answer_resource(request, await run_in_threadpool(server.run_read, work))
 
@@ -331,6 +328,4 @@ def run_history_entry(
     version = key_number(vid)
     if version is None:
         raise NotFound(f"{name}/{address.key} has no version {vid!r}")
-    answer = vread(conn, kind, num, version)
-    check_patient(request, conn, kind, num, write=False)
-    return answer
+    return vread(conn, kind, num, version, _patient(request))

@@ -108,13 +108,20 @@ def version_row(conn: Connection, kind: Resource, num: int, version: int) -> Row
     return conn.execute(query).mappings().first()
 
 
-def vread(conn: Connection, kind: Resource, num: int, version: int) -> dict[str, Any]:
+def vread(
+    conn: Connection, kind: Resource, num: int, version: int, patient: int | None = None
+) -> dict[str, Any]:
     """Version `version` of the resource: 404 if it never existed, 410 if it is a delete.
 
     A resource written before versions were kept (or loaded by SQL) has no history row for
-    its current version: the current read answers it.
+    its current version: the current read answers it. A patient-scoped caller (`patient`)
+    gets a 404 for another patient's versions, deleted or not.
     """
     row = version_row(conn, kind, num, version)
+    missing = NotFound(f"{kind.fhir_type}/{kind.fhir_id(num)} has no version {version}")
+    owner = row["patient_num"] if row is not None else _patient_of(conn, kind, num)
+    if patient is not None and owner != patient:
+        raise missing
     if row is not None:
         if row["resource_json"] is None:
             raise Gone(f"Version {version} of {kind.fhir_type}/{kind.fhir_id(num)} is a deletion")
@@ -125,7 +132,7 @@ def vread(conn: Connection, kind: Resource, num: int, version: int) -> dict[str,
         current = None
     if current is not None and current["meta"]["versionId"] == str(version):
         return current
-    raise NotFound(f"{kind.fhir_type}/{kind.fhir_id(num)} has no version {version}")
+    raise missing
 
 
 @dataclass(frozen=True)
