@@ -156,3 +156,17 @@ def operation_doc(fhir_type: str, interaction: str) -> dict[str, Any]:
             }
         doc["requestBody"] = {"required": True, "content": content}
     return doc
+
+
+def custom_doc(summary: str, answer: str, body: str | None = None) -> dict[str, Any]:
+    """The openapi_extra of an operation route (`$validate`, `$lookup`...): its summary,
+    the resource it answers and, for a POST, the resource it takes."""
+    doc = operation_doc(answer, "read")
+    doc["summary"] = summary
+    if body is not None:
+        schema = {"$ref": f"#/components/schemas/{body}"}
+        doc["requestBody"] = {
+            "required": True,
+            "content": {FHIR_JSON: {"schema": schema}, "application/json": {"schema": schema}},
+        }
+    return doc

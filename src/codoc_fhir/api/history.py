@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.api.auth import authorize
+from codoc_fhir.api.docs import custom_doc
 from codoc_fhir.api.routes import (
     BASE,
     KindResolver,
@@ -258,9 +259,11 @@ def _routes(
     tag: str,
     show: bool,
 ) -> None:
-    _add(app, f"{path}/_history", _type_endpoint(server, kinds), "GET", tag, show)
+    every = custom_doc(f"Versions of every {tag}, newest first (a history Bundle)", "Bundle")
+    _add(app, f"{path}/_history", _type_endpoint(server, kinds), "GET", tag, show, every)
     item = path + "/{ident}/_history"
-    _add(app, item, _instance_endpoint(server, resolve), "GET", tag, show)
+    one = custom_doc(f"Versions of one {tag}, newest first (a history Bundle)", "Bundle")
+    _add(app, item, _instance_endpoint(server, resolve), "GET", tag, show, one)
     _add(app, item + "/{vid}", _vread_endpoint(server, resolve), "GET", tag, show)
 
 
@@ -277,7 +280,8 @@ def install_history_routes(app: FastAPI, server: Server) -> None:
         _routes(app, server, codoc, kinds, fhir_type.resolve_codoc_key, fhir_type.name, True)
         standard = f"{BASE}/{fhir_type.name}"
         _routes(app, server, standard, kinds, standard_resolver(fhir_type), fhir_type.name, False)
-    _add(app, f"{BASE}/_history", _type_endpoint(server, None), "GET", "History", True)
+    everything = custom_doc("Versions of every resource, newest first (a history Bundle)", "Bundle")
+    _add(app, f"{BASE}/_history", _type_endpoint(server, None), "GET", "History", True, everything)
 
 
 # --- Bundle entries ------------------------------------------------------------------------

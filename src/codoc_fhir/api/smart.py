@@ -71,4 +71,9 @@ def install_smart_routes(app: FastAPI, server: Server) -> None:
     async def discovery(request: Request) -> Response:
         return Response(body, media_type="application/json")
 
-    _add(app, f"{BASE}/.well-known/smart-configuration", discovery, "GET", "Capabilities", True)
+    doc = {
+        "summary": "SMART App Launch discovery: the identity provider, scopes, capabilities",
+        "responses": {"200": {"description": "The SMART configuration (JSON)"}},
+    }
+    path = f"{BASE}/.well-known/smart-configuration"
+    _add(app, path, discovery, "GET", "Capabilities", True, openapi_extra=doc)

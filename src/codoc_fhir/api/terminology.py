@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from codoc_fhir.api.docs import custom_doc
 from codoc_fhir.api.routes import BASE, Server, _add, check_format, read_body
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Invalid
@@ -100,9 +101,14 @@ def _expand(conn: Connection, values: dict[str, str]) -> dict[str, Any]:
 def install_terminology_routes(app: FastAPI, server: Server) -> None:
     """Before the CodeSystem instance routes, so that `$lookup` is no CodeSystem id."""
     for method in ("GET", "POST"):
+        body = "Parameters" if method == "POST" else None
+        lookup = custom_doc("Look a code up in a thesaurus ($lookup)", "Parameters", body)
+        check = custom_doc("Tell whether a code is in a thesaurus", "Parameters", body)
         for path, show in ((f"{BASE}/codesystem", True), (f"{BASE}/CodeSystem", False)):
-            _add(app, f"{path}/$lookup", _endpoint(server, _lookup), method, "CodeSystem", show)
-            validate = _endpoint(server, _validate_code)
-            _add(app, f"{path}/$validate-code", validate, method, "CodeSystem", show)
+            endpoint = _endpoint(server, _lookup)
+            _add(app, f"{path}/$lookup", endpoint, method, "CodeSystem", show, lookup)
+            endpoint = _endpoint(server, _validate_code)
+            _add(app, f"{path}/$validate-code", endpoint, method, "CodeSystem", show, check)
+        doc = custom_doc("Expand the all-codes ValueSet of a thesaurus", "ValueSet", body)
         expand = _endpoint(server, _expand)
-        _add(app, f"{BASE}/ValueSet/$expand", expand, method, "ValueSet", True)
+        _add(app, f"{BASE}/ValueSet/$expand", expand, method, "ValueSet", True, doc)

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.api.auth import check_patient
+from codoc_fhir.api.docs import custom_doc
 from codoc_fhir.api.routes import (
     BASE,
     KindResolver,
@@ -158,9 +159,12 @@ def _routes(
     tag: str,
     show: bool,
 ) -> None:
-    _add(app, f"{path}/$validate", _type_endpoint(server, pick_kind), "POST", tag, show)
+    doc = custom_doc(f"Check {tag} as a create would, storing nothing", "OperationOutcome", tag)
+    validate = _type_endpoint(server, pick_kind)
+    _add(app, f"{path}/$validate", validate, "POST", tag, show, openapi_extra=doc)
+    doc = custom_doc(f"Check an update of this {tag}, storing nothing", "OperationOutcome", tag)
     instance = _instance_endpoint(server, resolve)
-    _add(app, path + "/{ident}/$validate", instance, "POST", tag, show)
+    _add(app, path + "/{ident}/$validate", instance, "POST", tag, show, openapi_extra=doc)
 
 
 def install_validate_routes(app: FastAPI, server: Server) -> None:
