@@ -8,7 +8,6 @@ from tests.factories import make_patient, seed_procedure_context
 from tests.security.tokens import SECRET, bearer, hs256
 
 BASE = "/v4.3.0"
-ADMIN = bearer(hs256("system/*.*"))
 
 
 def procedure(patient: int) -> dict:
@@ -27,12 +26,13 @@ def secured(make_client, engine):
     seed_procedure_context(engine)
     make_patient(engine, lastname="Other")
     client = make_client(CODOC_JWT_SECRET=SECRET)
+    admin = bearer(hs256("system/*.*"))  # minted now: module-level tokens expire in long runs
     for patient in (1, 2):
         assert (
-            client.post(f"{BASE}/Procedure", json=procedure(patient), headers=ADMIN).status_code
+            client.post(f"{BASE}/Procedure", json=procedure(patient), headers=admin).status_code
             == 201
         )
-    assert client.delete(f"{BASE}/Procedure/2", headers=ADMIN).status_code == 204
+    assert client.delete(f"{BASE}/Procedure/2", headers=admin).status_code == 204
     return client
 
 
