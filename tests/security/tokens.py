@@ -51,7 +51,7 @@ def claims(scope: str = "system/*.*", **extra: Any) -> dict[str, Any]:
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 3600,  # tokens minted at collection outlive a whole two-backend run
         "scope": scope,
     }
     values.update(extra)
