@@ -88,6 +88,7 @@ def empty_tables(engine: Engine) -> None:
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
+            conn.execute(text("DELETE FROM sqlite_sequence"))  # AUTOINCREMENT counters
 
 
 def flush_access_log(app: Any) -> None:

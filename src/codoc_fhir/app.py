@@ -19,6 +19,7 @@ from codoc_fhir.api.middleware import (
     AccessLogWriter,
     BodyLimitMiddleware,
     BodyTimeoutMiddleware,
+    NegotiationMiddleware,
 )
 from codoc_fhir.api.origin import ForwardedMiddleware, HostCheckMiddleware, OriginPolicy
 from codoc_fhir.api.ratelimit import RateLimitMiddleware, build_rate_limiter
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_routes(app, server)
     group_routes_by_segment(app, f"{BASE}/")
     install_docs(app, settings, [fhir_type.name for fhir_type in server.registry])
+    app.add_middleware(NegotiationMiddleware, prefix=f"{BASE}/")
     install_security(app, settings, engine, writer)
     return app
 

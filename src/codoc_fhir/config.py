@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         default_factory=lambda: str(Path(tempfile.gettempdir()) / "codoc-exports"),
         validation_alias="CODOC_EXPORT_DIR",
     )
+    # SMART discovery (/.well-known/smart-configuration): the identity provider's endpoints
+    smart_authorize_url: str | None = Field(None, validation_alias="CODOC_SMART_AUTHORIZE_URL")
+    smart_token_url: str | None = Field(None, validation_alias="CODOC_SMART_TOKEN_URL")
 
     # --- integrity limits (CONTRACT section 8, docs/RELIABILITY.md) -----------------------
     max_search_values: int = Field(100, validation_alias="CODOC_MAX_SEARCH_VALUES")

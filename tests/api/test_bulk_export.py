@@ -250,7 +250,7 @@ def test_capability_statement_lists_the_operations(export_client):
     rest = export_client.get(f"{BASE}/metadata").json()["rest"][0]
     assert [item["name"] for item in rest["operation"]] == ["export"]
     patient = next(item for item in rest["resource"] if item["type"] == "Patient")
-    assert {item["name"] for item in patient["operation"]} == {"export", "everything"}
+    assert {item["name"] for item in patient["operation"]} == {"export", "everything", "validate"}
 
 
 # --- $everything ---------------------------------------------------------------------------

@@ -218,7 +218,7 @@ def test_delete_put_patch_and_get_entries(client, engine):
     assert entries[1]["resource"]["gender"] == "female"
     assert entries[1]["response"]["etag"] == 'W/"2"'
     assert entries[3]["resource"]["birthDate"] == "1971-01-01"
-    assert client.get(f"{BASE}/Patient/3").status_code == 404
+    assert client.get(f"{BASE}/Patient/3").status_code == 410  # deleted by the transaction
     assert count_rows(engine, dwh_patient) == 2
 
 

@@ -76,9 +76,9 @@ def test_json_media_types_are_accepted(client, context, content_type):
     assert response.status_code == 201
 
 
-def test_format_xml_is_415(client, context):
+def test_format_xml_is_406(client, context):
     client.post("/v4.3.0/procedure/", json=SEED_PROCEDURE)
-    assert client.get("/v4.3.0/procedure/1/?_format=xml").status_code == 415
+    assert client.get("/v4.3.0/procedure/1/?_format=xml").status_code == 406
     assert client.get("/v4.3.0/procedure/1/?_format=json").status_code == 200
 
 

@@ -6,7 +6,7 @@ import pytest
 from fhirclient import client as smart_client
 from fhirclient.models.patient import Patient
 from fhirclient.models.procedure import Procedure
-from fhirclient.server import FHIRNotFoundException, FHIRServer
+from fhirclient.server import FHIRServer
 from requests import HTTPError
 from sqlalchemy import Engine, func, select
 
@@ -44,8 +44,9 @@ def test_create_read_update_delete_patient(server: FHIRServer, engine: Engine) -
     assert updated.meta.versionId == "2"
 
     updated.delete(server)
-    with pytest.raises(FHIRNotFoundException):
+    with pytest.raises(HTTPError) as gone:
         Patient.read("1", server)
+    assert gone.value.response.status_code == 410  # deleted: the id is never reused
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(dwh_patient)) == 0
 
@@ -74,3 +75,16 @@ def test_refused_create_raises_and_stores_nothing(server: FHIRServer, engine: En
     assert "Patient with ID 999 does not exist" in answer.text
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(dwh_data)) == 0
+
+
+def test_history_and_vread_through_the_client(server: FHIRServer) -> None:
+    created = Patient(patient_body()).create(server)
+    assert created["id"] == "1"
+    patient = Patient.read("1", server)
+    patient.gender = "male"
+    patient.update(server)
+    history = server.request_json("Patient/1/_history")
+    assert [entry["response"]["etag"] for entry in history["entry"]] == ['W/"2"', 'W/"1"']
+    first = Patient(server.request_json("Patient/1/_history/1"))
+    assert first.gender == "female"
+    assert first.meta.versionId == "1"

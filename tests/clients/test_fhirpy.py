@@ -125,3 +125,51 @@ def test_conditional_create_with_search_params(fhir: SyncFHIRClient, engine: Eng
     other = patient_body("IPP9")
     with pytest.raises(MultipleResourcesFound):
         fhir.resource("Patient", **other).create(family="Smith")  # two Smiths: 412
+
+
+def test_conditional_update_and_patch_through_search_sets(fhir: SyncFHIRClient) -> None:
+    body = fhir.resource("Patient", **patient_body("IPP5"))
+    created, was_created = fhir.resources("Patient").search(identifier="HIS|IPP5").update(body)
+    assert (created.id, was_created) == ("1", True)
+    body["gender"] = "male"
+    updated, was_created = fhir.resources("Patient").search(identifier="HIS|IPP5").update(body)
+    assert (updated.id, was_created) == ("1", False)
+    assert updated["meta"]["versionId"] == "2"
+    patched = fhir.resources("Patient").search(identifier="HIS|IPP5").patch(gender="other")
+    assert patched["gender"] == "other"
+    fhir.resource("Patient", **patient_body("IPP6")).save()
+    with pytest.raises(MultipleResourcesFound):
+        fhir.resources("Patient").search(family="Smith").update(body)
+    _, status = fhir.resources("Patient").search(identifier="HIS|IPP6").delete()
+    assert status == 204
+    assert fhir.resources("Patient").search(identifier="HIS|IPP6").fetch() == []
+
+
+def test_chained_and_reverse_chained_search(fhir: SyncFHIRClient) -> None:
+    first = fhir.resource("Patient", **patient_body("IPP1"))
+    first.save()
+    other = patient_body("IPP2")
+    other["name"] = [{"family": "Durand", "given": ["Anne"]}]
+    second = fhir.resource("Patient", **other)
+    second.save()
+    fhir.resource("Procedure", **procedure_body(second.id)).save()
+    chained = fhir.resources("Procedure").search(subject__Patient__identifier="HIS|IPP2").fetch()
+    assert [item["subject"]["reference"] for item in chained] == ["Patient/2"]
+    by_name = fhir.resources("Procedure").search(subject__family="Smith").fetch()
+    assert by_name == []
+    having = fhir.resources("Patient").has("Procedure", "subject", code=f"{CCAM}|DEQP003").fetch()
+    assert [patient.id for patient in having] == ["2"]
+
+
+def test_history_through_the_client(fhir: SyncFHIRClient) -> None:
+    patient = fhir.resource("Patient", **patient_body("IPP3"))
+    patient.save()
+    patient["gender"] = "male"
+    patient.save()
+    patient.delete()
+    history = fhir.execute("Patient/1/_history", method="get")
+    assert history["type"] == "history"
+    methods = [entry["request"]["method"] for entry in history["entry"]]
+    assert methods == ["DELETE", "PUT", "POST"]
+    first = fhir.execute("Patient/1/_history/1", method="get")
+    assert first["gender"] == "female"

@@ -139,7 +139,7 @@ def test_quickstart_replayed_in_order(client, engine):
     assert expect(client.delete(f"{BASE}/patient/{patient_id}/"), 204) is None
     assert count_rows(engine, dwh_patient) == 0
     assert count_rows(engine, dwh_patient_ipphist) == 0
-    issue(client.get(f"{BASE}/patient/{patient_id}/"), 404, "not-found")
+    issue(client.get(f"{BASE}/patient/{patient_id}/"), 410, "deleted")  # ids are never reused
 
 
 def test_quickstart_status_code_table(client):

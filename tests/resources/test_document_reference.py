@@ -395,7 +395,7 @@ def test_if_match_and_delete(client, context, engine):
     )
     assert stale.status_code == 412
     assert client.delete("/v4.3.0/documentreference/1/").status_code == 204
-    assert client.get("/v4.3.0/documentreference/1/").status_code == 404
+    assert client.get("/v4.3.0/documentreference/1/").status_code == 410
     for table in (dwh_document, dwh_text, dwh_document_author):
         assert count_rows(engine, table) == 0
 

@@ -299,9 +299,9 @@ def test_every_path_form_reads_updates_and_deletes(
     assert client.put(BASE + movement_path, json=body).json()["status"] == "cancelled"
     assert client.put(BASE + stay_path, json=DOC_STAY).json()["meta"]["versionId"] == "2"
     assert client.delete(BASE + movement_path).status_code == 204
-    assert client.get(BASE + movement_path).status_code == 404
+    assert client.get(BASE + movement_path).status_code == 410
     assert client.delete(BASE + stay_path).status_code == 204
-    assert client.get(BASE + stay_path).status_code == 404
+    assert client.get(BASE + stay_path).status_code == 410
     assert count_rows(engine, dwh_patient_stay) == count_rows(engine, dwh_patient_mvt) == 0
 
 

@@ -260,7 +260,7 @@ def test_patch_switches_the_value_type(client, patient, engine):
 def test_delete(client, patient, engine):
     client.post("/v4.3.0/observation/", json=DOC_OBSERVATION)
     assert client.delete("/v4.3.0/observation/1/").status_code == 204
-    assert client.get("/v4.3.0/Observation/1").status_code == 404
+    assert client.get("/v4.3.0/Observation/1").status_code == 410
     assert count_rows(engine, dwh_data) == 0
 
 

@@ -141,7 +141,7 @@ def test_ids_of_lab_results_and_patient_data_never_collide(client, patient):
     assert client.delete("/v4.3.0/Observation/1").status_code == 204
     assert client.get("/v4.3.0/observation/patient-data/1/").status_code == 200
     assert client.delete("/v4.3.0/Observation/patient-data-1").status_code == 204
-    assert client.get("/v4.3.0/observation/patient-data/1/").status_code == 404
+    assert client.get("/v4.3.0/observation/patient-data/1/").status_code == 410
 
 
 @pytest.mark.parametrize(

@@ -472,7 +472,7 @@ def test_identifier_patch_and_delete(client, context, engine):
     assert patched.json()["valueString"] == "HTA"
     assert patched.json()["component"] == created["component"]
     assert client.delete("/v4.3.0/observation/phenotype/1/").status_code == 204
-    assert client.get("/v4.3.0/observation/phenotype/1/").status_code == 404
+    assert client.get("/v4.3.0/observation/phenotype/1/").status_code == 410
     assert client.delete("/v4.3.0/documentreference/1/").status_code == 204
 
 

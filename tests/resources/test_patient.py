@@ -170,7 +170,7 @@ def test_quickstart_create_read_patch_delete(client, engine):
     assert patched.json()["identifier"] == body["identifier"]
     assert patient_row(engine)["phone_number"] == "01 23 45 67 89"
     assert client.delete(f"{PATIENT}1/").status_code == 204
-    assert client.get(f"{PATIENT}1/").status_code == 404
+    assert client.get(f"{PATIENT}1/").status_code == 410
     assert count_rows(engine, dwh_patient_ipphist) == 0
 
 

@@ -111,10 +111,12 @@ def test_json_patch(client, context):
     assert "encounter" not in response.json()
 
 
-def test_delete_then_read_is_404(client, context, engine):
+def test_delete_then_read_is_410_gone(client, context, engine):
     client.post("/v4.3.0/procedure/", json=SEED_PROCEDURE)
     assert client.delete("/v4.3.0/procedure/1/").status_code == 204
-    assert client.get("/v4.3.0/procedure/1/").status_code == 404
+    gone = client.get("/v4.3.0/procedure/1/")
+    assert gone.status_code == 410
+    assert gone.json()["issue"][0]["code"] == "deleted"
     assert count_rows(engine, dwh_data) == 0
 
 

@@ -61,6 +61,18 @@ SEARCHES = {  # url, the indexes one of which the page query must use
             "uq_dwh_patient_ipphist_origin_patient_id_hospital_patient_id",
         ),
     ),
+    "chained: procedures of the patient with an IPP": (
+        "/v4.3.0/Procedure?subject:Patient.identifier=HIS|IPP42",
+        SUBJECT_INDEX,
+    ),
+    "chained: procedures of patients by family name": (
+        "/v4.3.0/Procedure?subject.family=name42",
+        SUBJECT_INDEX,
+    ),
+    "reverse chained: patients with a procedure of a code": (
+        "/v4.3.0/Patient?_has:Procedure:subject:code=C7",
+        ("ix_dwh_data_concept_start", "pk_dwh_patient"),
+    ),
 }
 INDEXED = ("Index Scan", "Bitmap Index Scan", "Index Only Scan")
 

@@ -258,10 +258,10 @@ def test_compartment_search(client, facts):
     [
         ("unknown=1", "not-supported"),
         ("code:contains=COLO", "not-supported"),
-        ("subject.name=Smith", "not-supported"),
+        ("subject.organization.name=Smith", "not-supported"),  # chains go one level deep
         ("_sort=unknown", "not-supported"),
         ("_include=Procedure:code", "not-supported"),
-        ("_summary=text", "not-supported"),
+        ("_summary=everything", "not-supported"),
         ("date=2024-13-45", "invalid"),
         ("date=yesterday", "invalid"),
         ("_count=-1", "invalid"),

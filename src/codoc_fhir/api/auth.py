@@ -245,8 +245,10 @@ def _missing_token() -> Unauthorized:
 
 
 def is_public(path: str) -> bool:
-    """Paths answered without a token: the CapabilityStatement and the API docs."""
+    """Paths answered without a token: the CapabilityStatement, SMART discovery, the docs."""
     bare = path.rstrip("/")
+    if bare.endswith("/.well-known/smart-configuration"):
+        return True
     return bare.endswith("/metadata") or any(
         bare == prefix or bare.startswith(prefix + "/") for prefix in PUBLIC_PATHS[1:]
     )

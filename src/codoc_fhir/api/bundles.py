@@ -39,7 +39,14 @@ from codoc_fhir.api.bundle_entries import (
     rewrite_text,
     transaction_order,
 )
-from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
+from codoc_fhir.api.conditional import (
+    condition_pairs,
+    conditional_delete,
+    conditional_patch,
+    conditional_update,
+    create_unless_exists,
+)
+from codoc_fhir.api.history import run_history_entry
 from codoc_fhir.api.routes import (
     BASE,
     JSON_PATCH,
@@ -48,6 +55,8 @@ from codoc_fhir.api.routes import (
     read_body,
     resource_headers,
 )
+from codoc_fhir.api.terminology import operation_named, parameters_of
+from codoc_fhir.api.validate import create_check, dry_run_in, instance_check, verdict
 from codoc_fhir.api.visibility import Visibility, withheld
 from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid, element_path
 from codoc_fhir.fhir.responses import fhir_response
@@ -89,6 +98,12 @@ def run_entry(conn: Connection, context: Context, entry: Entry) -> Outcome:
     if handler is None:
         raise NotSupported(f"Method {entry.method} is not supported in a Bundle entry")
     path, _, query = entry.url.partition("?")
+    if "$" in path:
+        return _operation(conn, context, entry, path, query)
+    if entry.method in ("GET", "HEAD"):
+        versions = run_history_entry(conn, context.server, context.request, path, query)
+        if versions is not None:
+            return Outcome(200, None if entry.method == "HEAD" else versions)
     address = context.server.registry.address(path)
     return handler(conn, context, entry, address, query)
 
@@ -116,9 +131,19 @@ def _post(conn: Connection, context: Context, entry: Entry, address: Address, qu
 
 
 def _put(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
-    if address.key is None:
-        raise NotSupported("Conditional update is not supported: PUT Type/id")
     authorize(context.request, address.fhir_type.name, "update")
+    if address.key is None:
+        resource, status = conditional_update(
+            conn,
+            context.request,
+            address.kinds,
+            address.kind_for_create,
+            entry.resource,
+            _condition(query),
+            known_types=list(context.server.registry.types),
+            if_match=entry.if_match,
+        )
+        return Outcome(status, resource, _location(resource))
     kind, num = address.resolve(conn)
     check_patient(context.request, conn, kind, num, write=True)
     resource = kind.update(conn, num, entry.resource, entry.if_match)
@@ -128,12 +153,31 @@ def _put(conn: Connection, context: Context, entry: Entry, address: Address, que
 
 def _patch(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
     authorize(context.request, address.fhir_type.name, "patch")
-    kind, num = address.resolve(conn)
     changes, json_patch = _patch_body(entry.resource, address.fhir_type.name)
+    if address.key is None:
+        resource = conditional_patch(
+            conn,
+            context.request,
+            address.kinds,
+            changes,
+            _condition(query),
+            known_types=list(context.server.registry.types),
+            if_match=entry.if_match,
+            json_patch=json_patch,
+        )
+        return Outcome(200, resource, _location(resource))
+    kind, num = address.resolve(conn)
     check_patient(context.request, conn, kind, num, write=True)
     resource = kind.patch(conn, num, changes, entry.if_match, json_patch=json_patch)
     check_patient(context.request, conn, kind, num, write=True, created=True)
     return Outcome(200, resource, _location(resource))
+
+
+def _condition(query: str) -> list[tuple[str, str]]:
+    """The search of a conditional entry (`Patient?identifier=...`); 400 without one."""
+    if not query:
+        raise Invalid("A conditional entry needs a search after the type: Type?<search>")
+    return condition_pairs(query)
 
 
 def _patch_body(resource: Any, fhir_type: str) -> tuple[Any, bool]:
@@ -152,9 +196,17 @@ def _patch_body(resource: Any, fhir_type: str) -> tuple[Any, bool]:
 
 
 def _delete(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
-    if address.key is None:
-        raise NotSupported("Conditional delete is not supported: DELETE Type/id")
     authorize(context.request, address.fhir_type.name, "delete")
+    if address.key is None:
+        conditional_delete(
+            conn,
+            context.request,
+            address.kinds,
+            _condition(query),
+            known_types=list(context.server.registry.types),
+            if_match=entry.if_match,
+        )
+        return Outcome(204)
     kind, num = address.resolve(conn)
     check_patient(context.request, conn, kind, num, write=True)
     kind.delete(conn, num, entry.if_match)
@@ -181,6 +233,32 @@ def _get(conn: Connection, context: Context, entry: Entry, address: Address, que
         visible=Visibility.of(context.request).rows,
     )
     return Outcome(200, searchset)
+
+
+def _operation(conn: Connection, context: Context, entry: Entry, path: str, query: str) -> Any:
+    """`Type/$validate`, `Type/id/$validate` (in a savepoint, rolled back) and the
+    terminology operations, scope-checked as their routes are."""
+    parts = [part for part in path.strip("/").split("/") if part]
+    name, target = parts[-1], "/".join(parts[:-1])
+    terminology = operation_named(target, name) if len(parts) == 2 else None
+    if terminology is not None:
+        authorize(context.request, "ValueSet" if name == "$expand" else "CodeSystem", "search")
+        return Outcome(200, terminology(conn, parameters_of(query, entry.resource)))
+    if name != "$validate" or entry.method != "POST":
+        raise NotSupported(f"Operation {entry.method} {path} is not supported in a Bundle entry")
+    address = context.server.registry.address(target)
+    authorize(context.request, address.fhir_type.name, "create")
+    if address.key is None:
+        work = create_check(context.request, address.kind_for_create, entry.resource)
+    else:
+        work = instance_check(context.request, address.resolve, entry.resource)
+    error: FhirError | None = None
+    try:
+        dry_run_in(conn, work)
+    except FhirError as failure:
+        error = failure
+    outcome, status = verdict(error)
+    return Outcome(status, outcome)
 
 
 Handler = Callable[[Connection, Context, Entry, Address, str], Outcome]

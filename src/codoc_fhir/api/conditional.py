@@ -1,15 +1,23 @@
-"""Conditional create: `If-None-Exist` (or the query string of a POST on a type path, or a
-Bundle entry's `request.ifNoneExist`) makes loading the same resource twice harmless."""
+"""Conditional writes.
+
+Conditional create: `If-None-Exist` (or the query string of a POST on a type path, or a
+Bundle entry's `request.ifNoneExist`) makes loading the same resource twice harmless.
+Conditional update, patch and delete (`PUT|PATCH|DELETE Type?<search>`, also as Bundle
+entries) act on the one resource the search names, found by the search layer
+(search/matches.py) in the write transaction, with the caller's patient restriction.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection
+from starlette.requests import Request
 
-from codoc_fhir.fhir.errors import PreconditionFailed
+from codoc_fhir.api.auth import check_patient
+from codoc_fhir.fhir.errors import NotFound, PreconditionFailed
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.matches import find_matches
 from codoc_fhir.warehouse.db import lock_name
@@ -60,3 +68,94 @@ def create_unless_exists(
             found, num = matches[0]
             return found.read(conn, num), 200
     return kind.create(conn, body), 201
+
+
+def _only_match(
+    conn: Connection,
+    kinds: Sequence[Resource],
+    condition: list[tuple[str, str]],
+    request: Request,
+    known_types: Sequence[str],
+    what: str,
+) -> tuple[Resource, int] | None:
+    """The one row of `kinds` the condition names, None for none; 412 for several."""
+    patient = getattr(request.state, "patient_restriction", None)
+    matches = find_matches(conn, kinds, condition, known_types=known_types, patient=patient)
+    if len(matches) > 1:
+        raise PreconditionFailed(
+            f"The condition matches several resources: nothing was {what}", code="duplicate"
+        )
+    return matches[0] if matches else None
+
+
+def conditional_update(
+    conn: Connection,
+    request: Request,
+    kinds: Sequence[Resource],
+    pick_kind: Callable[[Any], Resource],
+    body: Any,
+    condition: list[tuple[str, str]],
+    *,
+    known_types: Sequence[str],
+    if_match: str | None = None,
+) -> tuple[dict[str, Any], int]:
+    """`PUT Type?<search>`: no match creates (201), one match is updated (200), several 412.
+
+    A body `id` must be the matched resource's (as for PUT Type/id); with no match it is
+    ignored like any id sent on a create (ids are assigned by the server).
+    """
+    found = _only_match(conn, kinds, condition, request, known_types, "updated")
+    if found is None:
+        kind = pick_kind(body)
+        resource = kind.create(conn, body)
+        num = kind.parse_fhir_id(str(resource["id"]))
+        if num is not None:
+            check_patient(request, conn, kind, num, write=True, created=True)
+        return resource, 201
+    kind, num = found
+    check_patient(request, conn, kind, num, write=True)
+    resource = kind.update(conn, num, body, if_match)
+    check_patient(request, conn, kind, num, write=True, created=True)
+    return resource, 200
+
+
+def conditional_patch(
+    conn: Connection,
+    request: Request,
+    kinds: Sequence[Resource],
+    changes: Any,
+    condition: list[tuple[str, str]],
+    *,
+    known_types: Sequence[str],
+    if_match: str | None = None,
+    json_patch: bool = False,
+) -> dict[str, Any]:
+    """`PATCH Type?<search>`: the one matching resource is patched; none 404, several 412."""
+    found = _only_match(conn, kinds, condition, request, known_types, "patched")
+    if found is None:
+        raise NotFound("No resource matches the condition: nothing was patched")
+    kind, num = found
+    check_patient(request, conn, kind, num, write=True)
+    resource = kind.patch(conn, num, changes, if_match, json_patch=json_patch)
+    check_patient(request, conn, kind, num, write=True, created=True)
+    return resource
+
+
+def conditional_delete(
+    conn: Connection,
+    request: Request,
+    kinds: Sequence[Resource],
+    condition: list[tuple[str, str]],
+    *,
+    known_types: Sequence[str],
+    if_match: str | None = None,
+) -> bool:
+    """`DELETE Type?<search>`: deletes the one matching resource (True); no match deletes
+    nothing (False, still a success as FHIR says); several matches 412."""
+    found = _only_match(conn, kinds, condition, request, known_types, "deleted")
+    if found is None:
+        return False
+    kind, num = found
+    check_patient(request, conn, kind, num, write=True)
+    kind.delete(conn, num, if_match)
+    return True

@@ -32,7 +32,10 @@ SUMMARY = {
     "update": "Replace {a} {type} (full update)",
     "patch": "Partially update {a} {type} (merge JSON, or JSON Patch)",
     "delete": "Delete {a} {type} (409 while other resources reference it)",
+    "history": "Versions of {type} resources, newest first (a history Bundle)",
+    "vread": "Read one version of {a} {type}",
 }
+BUNDLE_ANSWERS = ("search", "history")
 
 
 def install_docs(app: FastAPI, settings: Settings, type_names: list[str]) -> None:
@@ -123,7 +126,7 @@ def operation_doc(fhir_type: str, interaction: str, summary: str | None = None) 
     """The openapi_extra of one route: summary (the interaction's unless given), request
     body and responses."""
     resource = {"$ref": f"#/components/schemas/{fhir_type}"}
-    answer = {"$ref": "#/components/schemas/Bundle"} if interaction == "search" else resource
+    answer = {"$ref": "#/components/schemas/Bundle"} if interaction in BUNDLE_ANSWERS else resource
     status = INTERACTION_STATUS.get(interaction, "200")
     ok: dict[str, Any] = {"description": "Success"}
     if status != "204":
@@ -152,4 +155,18 @@ def operation_doc(fhir_type: str, interaction: str, summary: str | None = None) 
                 "schema": {"type": "array", "items": {"type": "object"}}
             }
         doc["requestBody"] = {"required": True, "content": content}
+    return doc
+
+
+def custom_doc(summary: str, answer: str, body: str | None = None) -> dict[str, Any]:
+    """The openapi_extra of an operation route (`$validate`, `$lookup`...): its summary,
+    the resource it answers and, for a POST, the resource it takes."""
+    doc = operation_doc(answer, "read")
+    doc["summary"] = summary
+    if body is not None:
+        schema = {"$ref": f"#/components/schemas/{body}"}
+        doc["requestBody"] = {
+            "required": True,
+            "content": {FHIR_JSON: {"schema": schema}, "application/json": {"schema": schema}},
+        }
     return doc

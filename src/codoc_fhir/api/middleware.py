@@ -1,4 +1,5 @@
-"""ASGI middleware: the body size limit (413), the body read timeout (408), the access log."""
+"""ASGI middleware: content negotiation (406), the body size limit (413), the body read
+timeout (408), the access log."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from sqlalchemy import Engine
 
 from codoc_fhir.fhir.errors import FhirError, operation_outcome
+from codoc_fhir.fhir.responses import check_acceptable
 from codoc_fhir.warehouse.schema import fhir_access_log
 
 Scope = dict[str, Any]
@@ -29,6 +32,34 @@ async def _send_outcome(send: Any, status: int, code: str, diagnostics: str) -> 
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class NegotiationMiddleware:
+    """406 before anything runs when the client accepts no JSON (`Accept`, `_format`),
+    under the FHIR base path only (the API docs serve HTML)."""
+
+    def __init__(self, app: Any, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            headers = dict(scope["headers"])
+            accept = headers.get(b"accept", b"").decode("latin-1")
+            wanted = _query_value(scope.get("query_string", b""), "_format")
+            try:
+                check_acceptable(accept, wanted)
+            except FhirError as error:
+                await _send_outcome(send, error.status, error.code, error.diagnostics)
+                return
+        await self.app(scope, receive, send)
+
+
+def _query_value(query: bytes, name: str) -> str | None:
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if key == name:
+            return value
+    return None
 
 
 class BodyLimitMiddleware:

@@ -19,22 +19,36 @@ from starlette.responses import Response
 
 from codoc_fhir import FHIR_VERSION
 from codoc_fhir.api.auth import authorize, check_patient
-from codoc_fhir.api.conditional import condition_pairs, create_unless_exists
+from codoc_fhir.api.conditional import (
+    condition_pairs,
+    conditional_delete,
+    conditional_patch,
+    conditional_update,
+    create_unless_exists,
+)
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.api.origin import public_base
 from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.fhir.errors import NotImplementedYet, UnsupportedMediaType
-from codoc_fhir.fhir.responses import fhir_response
+from codoc_fhir.fhir.errors import (
+    Invalid,
+    NotImplementedYet,
+    UnsupportedMediaType,
+    operation_outcome,
+)
+from codoc_fhir.fhir.responses import check_acceptable, fhir_response
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import FhirType, Registry, resolve_bare_number
+from codoc_fhir.search.bundle import shape
+from codoc_fhir.search.model import SUMMARY_MODES
 from codoc_fhir.warehouse import transactions
 
 BASE = f"/v{FHIR_VERSION}"
 JSON_TYPES = ("application/json", "application/fhir+json")
 JSON_PATCH = "application/json-patch+json"
+READ_OPERATIONS = ("$lookup", "$validate-code", "$expand")
 
 Endpoint = Callable[..., Awaitable[Response]]
 
@@ -63,10 +77,8 @@ def _media_type(request: Request) -> str:
 
 
 def check_format(request: Request) -> None:
-    """`_format` may only ask for JSON."""
-    wanted = request.query_params.get("_format")
-    if wanted and wanted not in ("json", *JSON_TYPES):
-        raise UnsupportedMediaType(f"Format {wanted!r} is not supported: only JSON is served")
+    """`_format` and Accept may only ask for JSON (406; the middleware says it first)."""
+    check_acceptable(request.headers.get("accept", ""), request.query_params.get("_format"))
 
 
 async def read_body(request: Request, *, allow_json_patch: bool = False) -> tuple[Any, bool]:
@@ -101,14 +113,44 @@ def answer_resource(request: Request, resource: dict[str, Any], status: int = 20
     headers = resource_headers(resource)
     if status == 201:
         headers["Location"] = f"{base_url(request)}/{resource['resourceType']}/{resource['id']}"
-    if "return=minimal" in request.headers.get("prefer", ""):
-        return Response(status_code=status, headers=headers)
+    if request.method in ("POST", "PUT", "PATCH"):
+        prefer = request.headers.get("prefer", "")
+        if "return=minimal" in prefer:
+            return Response(status_code=status, headers=headers)
+        if "return=operationoutcome" in prefer.lower():
+            done = "created" if status == 201 else "stored"
+            where = f"{resource['resourceType']}/{resource['id']}"
+            text = f"{where} {done}, version {meta_version(resource)}"
+            outcome = operation_outcome("informational", text, severity="information")
+            return fhir_response(request, outcome, status, headers)
     return fhir_response(request, resource, status, headers)
+
+
+def meta_version(resource: dict[str, Any]) -> str:
+    return str((resource.get("meta") or {}).get("versionId", "1"))
 
 
 # --- handlers ------------------------------------------------------------------------------
 
 KindResolver = Callable[[Connection, str], tuple[Resource, int]]
+
+
+def sub_path_resolver(kind: Resource) -> KindResolver:
+    """The kind's own Codoc path (`/encounter/movement/3/`) takes the bare number."""
+
+    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
+        return kind, resolve_bare_number(kind, ident)
+
+    return resolve
+
+
+def standard_resolver(fhir_type: FhirType) -> KindResolver:
+    """A standard path (`/Encounter/movement-3`) takes the FHIR id."""
+
+    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
+        return fhir_type.resolve_id(ident)
+
+    return resolve
 
 
 def _create(
@@ -144,16 +186,31 @@ def _create(
     return create
 
 
+def read_shape(request: Request) -> tuple[list[str] | None, str]:
+    """The `_elements` and `_summary` of a read (400 for a summary a read cannot have)."""
+    summary = request.query_params.get("_summary", "false")
+    if summary not in SUMMARY_MODES:
+        raise Invalid(
+            f"_summary={summary} is not supported on a read (true, text, data, false)",
+            expression=["_summary"],
+        )
+    wanted = request.query_params.get("_elements")
+    elements = [item.strip() for item in (wanted or "").split(",") if item.strip()]
+    return elements or None, summary
+
+
 def _read(server: Server, resolve: KindResolver) -> Endpoint:
     async def read(request: Request, ident: str) -> Response:
         check_format(request)
+        elements, summary = read_shape(request)
 
         def work(conn: Connection) -> dict[str, Any]:
             kind, num = resolve(conn, ident)
             Visibility.of(request).check(conn, kind, num)
             return kind.read(conn, num)
 
-        return answer_resource(request, await run_in_threadpool(server.run_read, work))
+        resource = await run_in_threadpool(server.run_read, work)
+        return answer_resource(request, shape(resource, elements, summary))
 
     return read
 
@@ -207,6 +264,74 @@ def _delete(server: Server, resolve: KindResolver) -> Endpoint:
     return delete
 
 
+def _conditional_routes(
+    app: FastAPI,
+    server: Server,
+    path: str,
+    pick_kind: Callable[[Any], Resource],
+    kinds: Sequence[Resource],
+    tag: str,
+    show: bool,
+) -> None:
+    """`PUT|PATCH|DELETE <type path>?<search>`: on the one resource the search names."""
+    known = list(server.registry.types)
+
+    def condition(request: Request) -> list[tuple[str, str]]:
+        return condition_pairs(request.url.query or None)
+
+    async def update(request: Request) -> Response:
+        body, _ = await read_body(request)
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> tuple[dict[str, Any], int]:
+            return conditional_update(
+                conn,
+                request,
+                kinds,
+                pick_kind,
+                body,
+                condition(request),
+                known_types=known,
+                if_match=if_match,
+            )
+
+        resource, status = await run_in_threadpool(server.run_write, work)
+        return answer_resource(request, resource, status)
+
+    async def patch(request: Request) -> Response:
+        body, is_json_patch = await read_body(request, allow_json_patch=True)
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> dict[str, Any]:
+            return conditional_patch(
+                conn,
+                request,
+                kinds,
+                body,
+                condition(request),
+                known_types=known,
+                if_match=if_match,
+                json_patch=is_json_patch,
+            )
+
+        return answer_resource(request, await run_in_threadpool(server.run_write, work))
+
+    async def delete(request: Request) -> Response:
+        if_match = request.headers.get("if-match")
+
+        def work(conn: Connection) -> bool:
+            return conditional_delete(
+                conn, request, kinds, condition(request), known_types=known, if_match=if_match
+            )
+
+        await run_in_threadpool(server.run_write, work)
+        return Response(status_code=204)
+
+    _add(app, path, update, "PUT", tag, show)
+    _add(app, path, patch, "PATCH", tag, show)
+    _add(app, path, delete, "DELETE", tag, show)
+
+
 def _not_yet(message: str) -> Endpoint:
     async def not_yet(request: Request) -> Response:
         raise NotImplementedYet(message)
@@ -219,6 +344,10 @@ def _not_yet(message: str) -> Endpoint:
 
 def interaction_of(path: str, method: str) -> str:
     """The FHIR interaction a route serves, from its method and path."""
+    if any(path.endswith(name) for name in READ_OPERATIONS):
+        return "search"  # terminology operations read, whatever the method
+    if method == "GET" and "/_history" in path:
+        return "vread" if path.endswith("{vid}") else "history"
     if method == "GET":
         return "read" if path.endswith("}") else "search"
     if method == "POST":
@@ -292,11 +421,9 @@ def _instance_routes(
 def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
     """`/encounter/movement/3/`: the kind's own path, taking the bare number."""
     path = f"{BASE}/{kind.codoc_path}"
-
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return kind, resolve_bare_number(kind, ident)
-
+    resolve = sub_path_resolver(kind)
     _add(app, path, _create(server, lambda body: kind, [kind]), "POST", kind.fhir_type, True)
+    _conditional_routes(app, server, path, lambda body: kind, [kind], kind.fhir_type, True)
     _instance_routes(app, server, path, resolve, kind.fhir_type, True)
 
 
@@ -306,21 +433,21 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
     for path in (codoc, standard):
         create = _create(server, fhir_type.kind_for_create, fhir_type.kinds)
         _add(app, path, create, "POST", fhir_type.name)
+        _conditional_routes(
+            app, server, path, fhir_type.kind_for_create, fhir_type.kinds, fhir_type.name, True
+        )
     _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
-    _instance_routes(
-        app,
-        server,
-        standard,
-        lambda conn, ident: fhir_type.resolve_id(ident),
-        fhir_type.name,
-        True,
-    )
+    _instance_routes(app, server, standard, standard_resolver(fhir_type), fhir_type.name, True)
 
 
 def install_routes(app: FastAPI, server: Server) -> None:
     """Every route of the server, from the registry; sub-paths first so they win."""
     from codoc_fhir.api.bulk_export import install_export_routes
     from codoc_fhir.api.bundles import install_bundle_routes
+    from codoc_fhir.api.history import install_history_routes
+    from codoc_fhir.api.smart import install_smart_routes
+    from codoc_fhir.api.terminology import install_terminology_routes
+    from codoc_fhir.api.validate import install_validate_routes
     from codoc_fhir.fhir.capability import capability_statement
 
     statement = capability_statement(server.registry, server.settings)
@@ -331,8 +458,12 @@ def install_routes(app: FastAPI, server: Server) -> None:
 
     summary = "The CapabilityStatement: what the server supports (public; the health check)"
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", summary=summary)
+    install_smart_routes(app, server)
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
     install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
+    install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`
+    install_validate_routes(app, server)
+    install_terminology_routes(app, server)  # `/CodeSystem/$lookup`: before `/CodeSystem/{ident}`
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win

@@ -16,6 +16,24 @@ PATIENT_OPERATIONS = [
         "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     },
 ]
+TYPE_OPERATIONS = [
+    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+]
+TERMINOLOGY = "http://hl7.org/fhir/OperationDefinition"
+TYPE_EXTRA = {
+    "Patient": PATIENT_OPERATIONS,
+    "CodeSystem": [
+        {"name": "lookup", "definition": f"{TERMINOLOGY}/CodeSystem-lookup"},
+        {"name": "validate-code", "definition": f"{TERMINOLOGY}/CodeSystem-validate-code"},
+    ],
+}
+# Served without being stored: the implicit all-codes ValueSet of each thesaurus.
+VALUESET = {
+    "type": "ValueSet",
+    "operation": [{"name": "expand", "definition": f"{TERMINOLOGY}/ValueSet-expand"}],
+}
+SECURITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 COMMON_SEARCH = (
     ("_id", "token"),
     ("_lastUpdated", "date"),
@@ -52,18 +70,17 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
         "type": fhir_type.name,
         "interaction": [{"code": code} for code in interactions],
         "versioning": "versioned-update",
-        "readHistory": False,
+        "readHistory": True,
         "updateCreate": False,
         "conditionalCreate": True,
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
     }
     if params:
         entry["searchParam"] = [
             {"name": name, "type": kind} for name, kind in sorted(params.items())
         ]
-    if fhir_type.name == "Patient":
-        entry["operation"] = PATIENT_OPERATIONS
+    entry["operation"] = [*TYPE_OPERATIONS, *TYPE_EXTRA.get(fhir_type.name, [])]
     forward, reverse = _includes(registry, fhir_type)
     if forward:
         entry["searchInclude"] = forward
@@ -72,8 +89,46 @@ def _resource_entry(registry: Registry, fhir_type: Any) -> dict[str, Any]:
     return entry
 
 
+def rest_security(settings: Settings) -> dict[str, Any] | None:
+    """rest.security naming SMART (and the identity provider's endpoints) when auth is on."""
+    if not settings.auth_enabled:
+        return None
+    security: dict[str, Any] = {
+        "cors": bool(settings.cors_origins.strip()),
+        "service": [{"coding": [{"system": SECURITY_SYSTEM, "code": "SMART-on-FHIR"}]}],
+        "description": "Bearer JWT with SMART scopes; see /.well-known/smart-configuration",
+    }
+    uris = [
+        {"url": name, "valueUri": value}
+        for name, value in (
+            ("authorize", settings.smart_authorize_url),
+            ("token", settings.smart_token_url),
+        )
+        if value
+    ]
+    if uris:
+        security["extension"] = [{"url": OAUTH_URIS, "extension": uris}]
+    return security
+
+
 def capability_statement(registry: Registry, settings: Settings) -> dict[str, Any]:
     """What this server does: every registered resource with its interactions."""
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "resource": [
+            *(_resource_entry(registry, fhir_type) for fhir_type in registry),
+            VALUESET,
+        ],
+        "interaction": [
+            {"code": "transaction"},
+            {"code": "batch"},
+            {"code": "history-system"},
+        ],
+        "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
+    }
+    security = rest_security(settings)
+    if security is not None:
+        rest["security"] = security
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -85,12 +140,5 @@ def capability_statement(registry: Registry, settings: Settings) -> dict[str, An
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json", "application/json-patch+json"],
-        "rest": [
-            {
-                "mode": "server",
-                "resource": [_resource_entry(registry, fhir_type) for fhir_type in registry],
-                "interaction": [{"code": "transaction"}, {"code": "batch"}],
-                "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
-            }
-        ],
+        "rest": [rest],
     }

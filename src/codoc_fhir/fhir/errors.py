@@ -56,6 +56,16 @@ class NotFound(FhirError):
     status, code = 404, "not-found"
 
 
+class Gone(FhirError):
+    """The addressed resource existed and was deleted (its id is never reused)."""
+
+    status, code = 410, "deleted"
+
+
+class NotAcceptable(FhirError):
+    status, code = 406, "not-supported"
+
+
 class MethodNotAllowed(FhirError):
     status, code = 405, "not-supported"
 

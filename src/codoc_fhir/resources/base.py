@@ -29,6 +29,7 @@ from codoc_fhir.fhir.json_types import check_json_types
 from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
+from codoc_fhir.resources.history import check_not_deleted, record_deletion, record_version
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class Resource:
         "patch",
         "delete",
         "search-type",
+        "vread",
+        "history-instance",
+        "history-type",
     )
     search_params: ClassVar[dict[str, SearchParam]] = {}
     # The column naming the patient a row belongs to (patient-scoped tokens); None: no patient.
@@ -157,6 +161,7 @@ class Resource:
     def fetch_row(self, conn: Connection, num: int) -> RowMapping:
         row = conn.execute(self.base_query().where(self.key == num)).mappings().first()
         if row is None:
+            check_not_deleted(conn, self, num)  # 410 once deleted
             raise NotFound(f"{self.fhir_type} with ID {self.fhir_id(num)} does not exist")
         return row
 
@@ -182,8 +187,8 @@ class Resource:
 
     @names_elements  # `subject` in a check's error becomes `Procedure.subject`
     def create(self, conn: Connection, body: Any, *, read_back: bool = True) -> dict[str, Any]:
-        """Insert the resource; the stored resource, or only its type and id when not
-        `read_back` (bulk import: saves a query per resource)."""
+        """Insert the resource and keep its first version; the stored resource, or only its
+        type and id when not `read_back` (bulk import: a smaller answer to hold)."""
         body = self.checked(body)
         values = self.to_values(conn, body, None)
         values.update(update_date=utc_now(), row_version=1)
@@ -192,9 +197,11 @@ class Resource:
                 self.table.insert().values(**values).returning(self.key)
             ).scalar_one()
             self.write_children(conn, num, body)
+        resource = self.read(conn, num)
+        record_version(conn, self, num, "POST", resource)
         if not read_back:
             return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
-        return self.read(conn, num)
+        return resource
 
     def lock_row(self, conn: Connection, num: int) -> RowMapping:
         """The row, locked until the transaction ends: concurrent writers of one resource
@@ -203,19 +210,29 @@ class Resource:
         query = self.base_query().where(self.key == num).with_for_update(of=self.table)
         row = conn.execute(query).mappings().first()
         if row is None:
+            check_not_deleted(conn, self, num)  # 410 once deleted
             raise NotFound(f"{self.fhir_type} with ID {self.fhir_id(num)} does not exist")
         return row
 
     @names_elements
     def update(
-        self, conn: Connection, num: int, body: Any, if_match: str | None = None
+        self,
+        conn: Connection,
+        num: int,
+        body: Any,
+        if_match: str | None = None,
+        *,
+        method: str = "PUT",
     ) -> dict[str, Any]:
         current = self.lock_row(conn, num)
         check_if_match(if_match, current["row_version"])
-        return self.replace(conn, num, body, current)
+        return self.replace(conn, num, body, current, method=method)
 
-    def replace(self, conn: Connection, num: int, body: Any, current: RowMapping) -> dict[str, Any]:
-        """Write `body` over the locked row `current` as its next version."""
+    def replace(
+        self, conn: Connection, num: int, body: Any, current: RowMapping, *, method: str = "PUT"
+    ) -> dict[str, Any]:
+        """Write `body` over the locked row `current` as its next version (kept in the
+        history with `method`)."""
         body = self.checked(body)
         if body.get("id") is not None and str(body["id"]) != self.fhir_id(num):
             raise Invalid(
@@ -226,7 +243,9 @@ class Resource:
         self.write_next_version(conn, num, current["row_version"], values)
         with _conflicts_as_409():
             self.write_children(conn, num, body)
-        return self.read(conn, num)
+        resource = self.read(conn, num)
+        record_version(conn, self, num, method, resource)
+        return resource
 
     def write_next_version(
         self, conn: Connection, num: int, version: int, values: dict[str, Any]
@@ -265,7 +284,7 @@ class Resource:
         else:
             merged = merge_patch(stored, changes, self.fhir_type, self.fhir_id(num))
         merged.pop("meta", None)
-        return self.replace(conn, num, merged, current)
+        return self.replace(conn, num, merged, current, method="PATCH")
 
     def delete(self, conn: Connection, num: int, if_match: str | None = None) -> None:
         current = self.lock_row(conn, num)
@@ -279,6 +298,7 @@ class Resource:
         )
         with _conflicts_as_409():
             conn.execute(statement)
+        record_deletion(conn, self, current)
 
 
 def count_referrers(conn: Connection, referrers: Sequence[Referrer], num: int) -> str:

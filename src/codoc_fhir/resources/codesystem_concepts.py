@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.engine import Row
 
@@ -19,7 +20,7 @@ from codoc_fhir.fhir.validation import check_length
 from codoc_fhir.resources.concepts import codesystem_url, fact_resource_name
 from codoc_fhir.warehouse.schema import dwh_data, dwh_enrsem, dwh_thesaurus, dwh_thesaurus_data
 
-CONCEPT_KEYS = {"resourceType", "id", "code", "display", "definition", "system"}
+CONCEPT_KEYS = {"resourceType", "id", "code", "display", "definition", "system", "designation"}
 _LIMITS = {"code": 100, "display": 2000, "definition": 4000}
 table = dwh_thesaurus_data
 
@@ -53,7 +54,37 @@ def parse_concept(item: Any, field: str, *, code_required: bool = True) -> dict[
         "concept_code": _text(item, "code", field, required=code_required),
         "concept_str": _text(item, "display", field, required=True),
         "description": _text(item, "definition", field, required=False),
+        **parse_designations(item.get("designation"), f"{field}.designation"),
     }
+
+
+def parse_designations(items: Any, field: str) -> dict[str, Any]:
+    """designation[] (synonyms: `value`, optional `language` and `use`) -> the JSON kept
+    and the values searched (one a line)."""
+    if items is None or items == []:
+        return {"designation_json": None, "designation_text": None}
+    if not isinstance(items, list):
+        raise Invalid(f"{field} must be a list", expression=[field])
+    kept = []
+    for position, item in enumerate(items):
+        where = f"{field}[{position}]"
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            raise Required(f"Field '{where}.value' is required", expression=[f"{where}.value"])
+        unknown = sorted(set(item) - {"language", "use", "value"})
+        if unknown:
+            raise Invalid(f"Unknown {where} element(s): {', '.join(unknown)}", expression=[where])
+        if not isinstance(item.get("language", ""), str) or not isinstance(
+            item.get("use", {}), dict
+        ):
+            raise Invalid(f"{where}: language is a code, use a Coding", expression=[where])
+        kept.append(item)
+    text = check_length("\n".join(item["value"] for item in kept), 4000, field)
+    return {"designation_json": orjson.dumps(kept).decode(), "designation_text": text}
+
+
+def designations(row: Any) -> list[dict[str, Any]]:
+    return list(orjson.loads(row.designation_json)) if row.designation_json else []
 
 
 def check_concept_body(body: Any, thesaurus_code: str) -> None:
@@ -116,6 +147,8 @@ def concept_element(row: Row) -> dict[str, Any]:
     element["display"] = row.concept_str
     if row.description:
         element["definition"] = row.description
+    if row.designation_json:
+        element["designation"] = designations(row)
     return element
 
 
@@ -202,6 +235,8 @@ def update_concept(conn: Connection, row: Row, body: dict[str, Any]) -> None:
             concept_code=code,
             concept_str=values["concept_str"],
             description=values["description"],
+            designation_json=values["designation_json"],
+            designation_text=values["designation_text"],
             update_date=utc_now(),
             row_version=table.c.row_version + 1,
         )
@@ -273,7 +308,9 @@ def replace_concepts(
     delete_concepts(conn, settings, [row for row in current if row.concept_code not in wanted])
     for code, row in kept.items():
         item = items[wanted[code]]
-        if (row.concept_str, row.description) != (item.get("display"), item.get("definition")):
+        sent = parse_concept(item, f"concept[{wanted[code]}]")
+        stored = (row.concept_str, row.description, row.designation_json)
+        if stored != (sent["concept_str"], sent["description"], sent["designation_json"]):
             update_concept(conn, row, {"code": code, **item, "id": None})
     new = [item for item in items if item.get("code") not in kept]
     insert_concepts(conn, thesaurus_code, new)

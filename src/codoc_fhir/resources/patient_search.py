@@ -12,7 +12,7 @@ from sqlalchemy import exists, false, not_, or_
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import SearchParam
 from codoc_fhir.search import declare
-from codoc_fhir.search.catalog import organization_pair
+from codoc_fhir.search.catalog import organization_reference
 from codoc_fhir.search.types.token import split_token
 from codoc_fhir.warehouse.schema import dwh_patient, dwh_patient_ipphist
 
@@ -84,9 +84,7 @@ PATIENT_SEARCH: dict[str, SearchParam] = {
     "gender": declare.custom("gender", "token", gender_clause, column=dwh_patient.c.sex),
     "birthdate": declare.date("birthdate", dwh_patient.c.birth_date),
     "deceased": declare.custom("deceased", "token", deceased_clause),
-    "organization": declare.custom(
-        "organization",
-        "reference",
-        organization_pair(dwh_patient.c.managing_org_level, dwh_patient.c.managing_org_num),
+    "organization": organization_reference(
+        "organization", dwh_patient.c.managing_org_level, dwh_patient.c.managing_org_num
     ),
 }

@@ -73,6 +73,7 @@ def parse_for(
         known_types=registry.types.keys(),
         include_ok=lambda spec: check_include(registry, spec),
         max_values=registry.max_search_values,
+        kinds_of=lambda name: registry.types[name].kinds,
     )
 
 

@@ -32,6 +32,17 @@ def never_set(kind: Any, search_filter: SearchFilter) -> Any:
     return true() if search_filter.missing else false()
 
 
+def organization_reference(name: str, level_column: Any, num_column: Any) -> SearchParam:
+    """A reference parameter to an Organization of any level kept as (level, number)
+    columns; chains reach each level's table through `chain_targets`."""
+    targets = tuple(
+        RefTarget("Organization", num_column, f"{level}-", where=level_column == level)
+        for level in ORG_PREFIXES
+    )
+    build = organization_pair(level_column, num_column)
+    return declare.custom(name, "reference", build, chain_targets=targets)
+
+
 def organization_pair(level_column: Any, num_column: Any) -> Any:
     """A reference to an Organization of any level kept as (level, number) columns."""
 
@@ -68,10 +79,8 @@ def encounter_params(table: Table, identifier_column: str, movement: bool) -> di
         "class": declare.token("class", columns.class_code, system=ACT_CODE_SYSTEM),
         "date": declare.date("date", columns.entry_date, columns.out_date),
         "part-of": part_of,
-        "service-provider": declare.custom(
-            "service-provider",
-            "reference",
-            organization_pair(columns.service_org_level, columns.service_org_num),
+        "service-provider": organization_reference(
+            "service-provider", columns.service_org_level, columns.service_org_num
         ),
         "identifier": declare.token("identifier", columns[identifier_column], official=True),
     }

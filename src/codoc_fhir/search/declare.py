@@ -28,11 +28,12 @@ CODESYSTEM_PREFIX = "urn:codoc:fhir:codesystem:"
 @dataclass(frozen=True)
 class RefTarget:
     """A reference parameter's target: the column holding the number of `fhir_type`
-    resources whose FHIR id is `id_prefix` + number."""
+    resources whose FHIR id is `id_prefix` + number (when `where` holds too)."""
 
     fhir_type: str
     column: Any
     id_prefix: str = ""
+    where: Any = None  # for chains: what else says a row points at this type (a level)
 
 
 def token(

@@ -97,7 +97,7 @@ def signature(request: SearchRequest) -> str:
 def match_branches(scope: SearchScope, request: SearchRequest) -> list[Any]:
     branches = []
     for kind in scope.kinds:
-        where = kind_where(kind, request.filters)
+        where = kind_where(kind, request.filters, scope.patient)
         allowed = restriction(kind, scope.patient, scope.compartment)
         if where is None or allowed is None:
             continue

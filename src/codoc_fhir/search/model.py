@@ -12,11 +12,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from codoc_fhir.fhir.errors import FhirError, Invalid
 from codoc_fhir.resources.base import Resource, SearchParam
 
 DEFAULT_COUNT = 20
+SUMMARY_MODES = ("true", "text", "data", "false")  # _summary shapes (count aside)
 MAX_COUNT = 1000
 DEFAULT_MAX_VALUES = 100  # CODOC_MAX_SEARCH_VALUES
 # Accepted and ignored: output options handled elsewhere, and `_totalMethod`, which fhirpy
@@ -78,6 +80,7 @@ class SearchFilter:
     type: str
     modifier: str | None
     values: tuple[SearchValue, ...]
+    chain: Chain | None = None  # chained (`subject.family`) or reverse-chained (`_has:...`)
 
     @property
     def missing(self) -> bool | None:
@@ -85,6 +88,20 @@ class SearchFilter:
         if self.modifier != "missing":
             return None
         return self.values[0].text == "true"
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The other end of a chained or reverse-chained filter, one level deep.
+
+    `ends`: for each type the chain may reach, the filter on it (parsed against that type's
+    kinds, as a search of that type would parse it) and those kinds. `reverse`: for
+    `_has:Type:param:...`, the reference parameter of Type pointing back at the searched
+    resources (one end, Type's); None for a forward chain (`subject:Patient.family`).
+    """
+
+    ends: tuple[tuple[SearchFilter, tuple[Resource, ...]], ...]
+    reverse: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,7 @@ class SearchRequest:
     includes: list[IncludeSpec] = field(default_factory=list)
     revincludes: list[IncludeSpec] = field(default_factory=list)
     summary_count: bool = False
+    summary: str = "false"  # true | text | data | false: the shape of each match
     total: str = "accurate"
     elements: list[str] | None = None
     cursor: str | None = None
@@ -157,6 +175,16 @@ def sortable(kinds: Sequence[Resource], name: str) -> bool:
     )
 
 
+KindsOf = Callable[[str], Sequence[Resource]]
+
+
+def chain_targets(param: SearchParam) -> tuple[Any, ...]:
+    """What a reference parameter points at, for chains: its declared targets, or those a
+    hand-written one declares (`chain_targets`: Organization references kept as a pair of
+    level and number columns)."""
+    return tuple(param.target or param.options.get("chain_targets") or ())
+
+
 class _Parser:
     def __init__(
         self,
@@ -165,6 +193,7 @@ class _Parser:
         known_types: Iterable[str],
         include_ok: Callable[[IncludeSpec], bool],
         max_values: int = DEFAULT_MAX_VALUES,
+        kinds_of: KindsOf | None = None,
     ) -> None:
         self.kinds = kinds
         self.lenient = lenient
@@ -172,6 +201,7 @@ class _Parser:
         self.include_ok = include_ok
         self.max_values = max_values
         self.value_count = 0
+        self.kinds_of = kinds_of  # None: no chaining (a chain's own filter, a condition)
         self.request = SearchRequest()
 
     def count_values(self, key: str, count: int) -> None:
@@ -204,6 +234,10 @@ class _Parser:
             self.request.applied.append((key, value))
 
     def filter(self, key: str, value: str) -> bool:
+        if key.startswith("_has:"):
+            return self._has(key, value)
+        if "." in key:
+            return self._chain(key, value)
         name, _, modifier = key.partition(":")
         kind_type = declared_type(self.kinds, name)
         if kind_type is None:
@@ -221,6 +255,67 @@ class _Parser:
         self.count_values(key, len(texts))
         values = tuple(self._value(kind_type, text, modifier_name) for text in texts)
         self.request.filters.append(SearchFilter(name, kind_type, modifier_name, values))
+        return True
+
+    # --- chains ------------------------------------------------------------------------
+
+    def _end(self, kinds: Sequence[Resource], key: str, value: str) -> SearchFilter | None:
+        """`key=value` parsed as a search of `kinds` would (no further chaining); None when
+        those kinds do not have the parameter."""
+        parser = _Parser(kinds, False, self.known_types, self.include_ok)
+        try:
+            parser.filter(key, value)
+        except NotSupported:
+            return None
+        return parser.request.filters[-1]
+
+    def _chain(self, key: str, value: str) -> bool:
+        """`subject:Patient.identifier=HIS|IPP1`, `subject.family=Martin`: a filter on the
+        resources a reference parameter points at."""
+        head, _, tail = key.partition(".")
+        name, _, type_hint = head.partition(":")
+        declared = [params_of(kind)[name] for kind in self.kinds if name in params_of(kind)]
+        if self.kinds_of is None or not declared or any(p.type != "reference" for p in declared):
+            self.reject(f"Chaining is only supported one level deep on a reference: {key!r}", key)
+            return False
+        types = {target.fhir_type for param in declared for target in chain_targets(param)}
+        if type_hint:
+            types &= {type_hint}
+        ends = []
+        for fhir_type in sorted(types & self.known_types):
+            kinds = tuple(self.kinds_of(fhir_type))
+            end = self._end(kinds, tail, value)
+            if end is not None:
+                ends.append((end, kinds))
+        if not ends:
+            self.reject(f"No resource {name!r} points at can be searched by {tail!r}", key)
+            return False
+        chain = Chain(tuple(ends))
+        self.request.filters.append(SearchFilter(name, "reference", type_hint or None, (), chain))
+        return True
+
+    def _has(self, key: str, value: str) -> bool:
+        """`_has:Procedure:subject:code=COLO001`: resources some Procedure whose `subject`
+        points at them has that code."""
+        parts = key.split(":")
+        if len(parts) < 4 or self.kinds_of is None or parts[1] not in self.known_types:
+            self.reject(f"Invalid {key!r}: expected _has:Type:reference:parameter", key)
+            return False
+        source, param_name, inner = parts[1], parts[2], ":".join(parts[3:])
+        kinds = tuple(self.kinds_of(source))
+        here = {(kind.fhir_type, kind.id_prefix) for kind in self.kinds}
+        points_here = any(
+            (target.fhir_type, target.id_prefix) in here
+            for kind in kinds
+            if param_name in params_of(kind)
+            for target in chain_targets(params_of(kind)[param_name])
+        )
+        end = self._end(kinds, inner, value) if points_here else None
+        if end is None:
+            self.reject(f"{key!r}: {source}.{param_name} does not point here, or {inner!r}", key)
+            return False
+        chain = Chain(((end, kinds),), reverse=param_name)
+        self.request.filters.append(SearchFilter("_has", "_has", None, (), chain))
         return True
 
     def _modifier_ok(self, kind_type: str, modifier: str) -> bool:
@@ -275,8 +370,10 @@ class _Parser:
     def result_summary(self, value: str, key: str) -> bool:
         if value == "count":
             self.request.summary_count = True
-        elif value != "false":
-            self.reject(f"_summary={value} is not supported (count and false are)", key)
+        elif value in SUMMARY_MODES:
+            self.request.summary = value
+        else:
+            self.reject(f"_summary={value} is not supported (true, text, data, count, false)", key)
             return False
         return True
 
@@ -301,14 +398,16 @@ def parse_search(
     known_types: Iterable[str] = (),
     include_ok: Callable[[IncludeSpec], bool] = lambda spec: True,
     max_values: int = DEFAULT_MAX_VALUES,
+    kinds_of: KindsOf | None = None,
 ) -> SearchRequest:
     """Parse query (or form) pairs against the parameters `kinds` declare.
 
     `known_types` are the FHIR types served (for :Type modifiers and _include); `include_ok`
-    tells whether an _include/_revinclude names a declared reference parameter. More than
+    tells whether an _include/_revinclude names a declared reference parameter; `kinds_of`
+    gives the kinds of a type, for chained and `_has` parameters (without it, none). More than
     `max_values` search values in all is a 400 `too-costly` (CODOC_MAX_SEARCH_VALUES).
     """
-    parser = _Parser(kinds, lenient, known_types, include_ok, max_values)
+    parser = _Parser(kinds, lenient, known_types, include_ok, max_values, kinds_of)
     for key, value in pairs:
         parser.add(key, value)
     return parser.request

@@ -323,6 +323,8 @@ dwh_thesaurus_data = Table(
     Column("list_values", String(4000)),
     Column("thesaurus_parent_num", Key, ForeignKey("dwh_thesaurus_data.thesaurus_data_num")),
     Column("count_data_used", Integer),
+    Column("designation_json", Text),  # added: the concept's designation[] (synonyms) as sent
+    Column("designation_text", String(4000)),  # added: their values, one a line (searched)
     *_audit(),
     UniqueConstraint("thesaurus_code", "concept_code"),
 )
@@ -523,3 +525,37 @@ fhir_export_job = Table(  # added: Bulk Data $export jobs, visible to every work
     Column("start_date", Timestamp, nullable=False),
     Column("end_date", Timestamp),
 )
+
+# --- versions ----------------------------------------------------------------------------
+
+dwh_resource_history = Table(  # added: every version of every resource written by the API
+    "dwh_resource_history",
+    metadata,
+    _pk("history_num"),
+    Column("fhir_type", String(40), nullable=False),
+    Column("fhir_id", String(64), nullable=False),
+    Column("table_name", String(64), nullable=False),  # the warehouse table and its key
+    Column("table_key", Key, nullable=False),
+    Column("patient_num", Key),  # whose resource it is (patient-scoped tokens)
+    Column("version_id", Integer, nullable=False),
+    Column("method", String(10), nullable=False),  # POST | PUT | PATCH | DELETE
+    Column("history_date", Timestamp, nullable=False),
+    Column("resource_json", Text),  # the resource as answered; null for a delete
+    UniqueConstraint("fhir_type", "fhir_id", "version_id"),
+    Index("ix_dwh_resource_history_date", "history_date"),
+    Index("ix_dwh_resource_history_type_date", "fhir_type", "history_date"),
+    Index("ix_dwh_resource_history_patient", "patient_num", "history_date"),
+)
+
+
+def _never_reuse_keys() -> None:
+    """SQLite reuses max(rowid)+1 after a delete unless the table says AUTOINCREMENT; ids
+    are never reused (a deleted resource answers 410), so every table with a server-assigned
+    integer key says it. PostgreSQL identities never go back anyway."""
+    for table in metadata.tables.values():
+        keys = list(table.primary_key.columns)
+        if len(keys) == 1 and keys[0].autoincrement is True:
+            table.dialect_options["sqlite"]["autoincrement"] = True
+
+
+_never_reuse_keys()
