@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
     export_dir: str = Field(  # Bulk Data $export files; shared by every worker process
         default_factory=lambda: str(Path(tempfile.gettempdir()) / "codoc-exports"),
         validation_alias="CODOC_EXPORT_DIR",
+    )
+    # research warehouse (CONTRACT section 11): language of the clinical text
+    text_language: Literal["french", "english"] = Field(
+        "french", validation_alias="CODOC_TEXT_LANGUAGE"
     )
 
     @property

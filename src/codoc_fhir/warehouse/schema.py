@@ -411,11 +411,26 @@ dwh_enrsem = Table(  # added (as in Dr. Warehouse): NLP concepts found in docume
     Column("phenotype", Boolean),
     Column("document_date", Timestamp),
     Column("id_enrsem_source", String(300)),
+    Column("extracted", Boolean),  # added: stored by the built-in extraction (not a client)
     *_audit(),
     Index("ix_dwh_enrsem_patient_date", "patient_num", "document_date"),
     Index("ix_dwh_enrsem_document", "document_num"),
     Index("ix_dwh_enrsem_concept", "thesaurus_data_num", "document_date"),
     Index("ix_dwh_enrsem_id_source", "id_enrsem_source"),
+)
+
+dwh_enrsem_extraction = Table(  # added: which text each document was last extracted from
+    "dwh_enrsem_extraction",
+    metadata,
+    Column(
+        "document_num",
+        Key,
+        ForeignKey("dwh_document.document_num", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("thesaurus_code", String(40), primary_key=True),
+    Column("text_date", Timestamp),  # dwh_text.update_date of the text read
+    Column("extract_date", Timestamp, nullable=False),
 )
 
 dwh_patient_data = Table(  # added: patient traits (weight, height, blood group, allergy)
