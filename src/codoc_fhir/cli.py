@@ -1,4 +1,4 @@
-"""The `codoc-fhir` command: serve, migrate, demo, import, access-log."""
+"""The `codoc-fhir` command: serve, migrate, demo, import, access-log, extract."""
 
 from __future__ import annotations
 
@@ -119,6 +119,39 @@ def _access_log(args: argparse.Namespace) -> None:
             )
 
 
+def _extract(args: argparse.Namespace) -> None:
+    """Built-in phenotype extraction over the documents (CONTRACT section 11), one commit
+    per batch: a stopped run resumes where it was, documents already extracted from their
+    current text are skipped."""
+    from tqdm import tqdm
+
+    from codoc_fhir.research import extraction
+    from codoc_fhir.warehouse.db import make_engine, migrate
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    selection = extraction.Selection(
+        args.thesaurus or settings.thesaurus_phenotype, args.patient, args.since
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            extraction.check_thesaurus(conn, selection.thesaurus_code)
+            total = extraction.count_selected(conn, selection)
+        documents = stored = 0
+        with tqdm(total=total, unit="doc", disable=args.quiet or None) as progress:
+            batches = extraction.extract_batches(engine, selection, settings.text_language)
+            for done, nums in batches:
+                documents += done
+                stored += len(nums)
+                progress.update(done)
+    except Exception as error:  # a FHIR error (unknown thesaurus) is a message, not a trace
+        raise SystemExit(f"extract: {error}") from error
+    finally:
+        engine.dispose()
+    print(f"{documents} documents read, {stored} phenotypes stored")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="codoc-fhir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +191,14 @@ def main(argv: list[str] | None = None) -> None:
     access.add_argument("--limit", type=int, default=100, help="at most this many rows")
     access.add_argument("--json", action="store_true", help="one JSON object per line")
     access.set_defaults(handler=_access_log)
+    extract = commands.add_parser(
+        "extract", help="extract phenotypes from the documents' text (resumable)"
+    )
+    extract.add_argument("--thesaurus", help="default: THESAURUS_CODE_PHENOTYPE")
+    extract.add_argument("--since", type=_since, help="only documents changed since then")
+    extract.add_argument("--patient", type=_positive, help="only this patient's documents")
+    extract.add_argument("--quiet", action="store_true", help="no progress bar")
+    extract.set_defaults(handler=_extract)
     args = parser.parse_args(argv)
     args.handler(args)
 

@@ -68,8 +68,7 @@ def evaluate(language: str, name: str) -> tuple[Score, Score, list[str]]:
     concept_score, full_score, misses = Score(), Score(), []
     for text, expected in corpus(name):
         found = {
-            (codes[f.concept_num], f.negation, f.hypothesis, f.family)
-            for f in extractor.find(text)
+            (codes[f.concept_num], f.negation, f.hypothesis, f.family) for f in extractor.find(text)
         }
         concept_score.add({label[0] for label in found}, {label[0] for label in expected})
         full_score.add(found, expected)

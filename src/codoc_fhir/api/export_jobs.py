@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,11 +134,25 @@ def start_export(
     engine: Engine, registry: Any, root: str, num: int, request: ExportRequest
 ) -> None:
     """Run the export of job `num` in a background daemon thread of this process."""
+
+    def produce(directory: Path) -> list[dict[str, Any]]:
+        return _write_files(engine, registry, directory, num, request)
+
+    start_job(engine, root, num, produce, f"codoc-export-{num}")
+
+
+def start_job(
+    engine: Engine,
+    root: str,
+    num: int,
+    produce: Callable[[Path], list[dict[str, Any]]],
+    name: str,
+) -> None:
+    """Run job `num` in a daemon thread: `produce(directory)` writes its files and answers
+    the outputs ([{type, file, count}]); other operations than $export (phenotype
+    extraction) reuse the same rows, status URL, cancel and file routes."""
     thread = threading.Thread(
-        target=run_export,
-        args=(engine, registry, root, num, request),
-        name=f"codoc-export-{num}",
-        daemon=True,
+        target=run_job, args=(engine, root, num, produce), name=name, daemon=True
     )
     _threads.add(thread)
     thread.start()
@@ -152,24 +166,45 @@ def join_exports(timeout: float = 30.0) -> None:
             _threads.discard(thread)
 
 
-class _Cancelled(Exception):
+class Cancelled(Exception):
     """The job row disappeared: a DELETE cancelled the export."""
+
+
+def check_alive(engine: Engine, num: int, outputs: list[dict[str, Any]] | None = None) -> None:
+    """Raise Cancelled when the job row is gone; record `outputs` so far when given."""
+    if outputs is None:
+        with engine.connect() as conn:
+            alive = fetch_job(conn, num) is not None
+    else:
+        alive = _update_job(engine, num, output_json=orjson.dumps(outputs).decode())
+    if not alive:
+        raise Cancelled
 
 
 def run_export(engine: Engine, registry: Any, root: str, num: int, request: ExportRequest) -> None:
     """Write every type's NDJSON file, recording progress; on failure the job says why."""
+    run_job(
+        engine, root, num, lambda directory: _write_files(engine, registry, directory, num, request)
+    )
+
+
+def run_job(
+    engine: Engine, root: str, num: int, produce: Callable[[Path], list[dict[str, Any]]]
+) -> None:
+    """Run `produce` in the job's fresh directory, recording its state; on failure the job
+    says why, on cancellation its files are removed."""
     directory: Path | None = None
     try:
         if not _update_job(engine, num, status=RUNNING):
-            raise _Cancelled
+            raise Cancelled
         with engine.connect() as conn:
             job = fetch_job(conn, num)
         if job is None:
-            raise _Cancelled
+            raise Cancelled
         directory = job_directory(root, job)
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        outputs = _write_files(engine, registry, directory, num, request)
+        outputs = produce(directory)
         done = _update_job(
             engine,
             num,
@@ -178,12 +213,12 @@ def run_export(engine: Engine, registry: Any, root: str, num: int, request: Expo
             end_date=utc_now(),
         )
         if not done:
-            raise _Cancelled
-    except _Cancelled:
+            raise Cancelled
+    except Cancelled:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
     except Exception as error:  # the job must say it failed, whatever went wrong
-        log.exception("export job %s failed", num)
+        log.exception("job %s failed", num)
         failed = _update_job(
             engine, num, status=FAILED, error_text=str(error)[:4000], end_date=utc_now()
         )
@@ -203,8 +238,7 @@ def _write_files(
             outputs.append({"type": fhir_type, "file": path.name, "count": count})
         else:
             path.unlink()
-        if not _update_job(engine, num, output_json=orjson.dumps(outputs).decode()):
-            raise _Cancelled
+        check_alive(engine, num, outputs)
     return outputs
 
 
@@ -226,7 +260,7 @@ def _chunks(engine: Engine, kind: Resource, clause: Any, num: int) -> Iterator[l
     while True:
         with engine.connect() as conn:
             if fetch_job(conn, num) is None:
-                raise _Cancelled
+                raise Cancelled
             rows = rows_after(conn, kind, clause, after, CHUNK_ROWS)
             resources = kind.read_many(conn, rows)
         if resources:

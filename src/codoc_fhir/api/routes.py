@@ -320,6 +320,9 @@ def install_routes(app: FastAPI, server: Server) -> None:
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", True)
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
     install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
+    from codoc_fhir.api.extract_phenotypes import install_extraction_routes
+
+    install_extraction_routes(app, server)  # $extract-phenotypes (research, section 11)
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win
