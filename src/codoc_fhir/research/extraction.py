@@ -219,35 +219,46 @@ def _rows(
     ]
 
 
-def store(
-    conn: Connection, document: Document, thesaurus_code: str, findings: Sequence[Finding]
+def store_all(
+    conn: Connection, thesaurus_code: str, found: Sequence[tuple[Document, list[Finding]]]
 ) -> list[int]:
-    """Replace the extraction rows of (document, thesaurus); the new rows' numbers."""
+    """Replace the extraction rows of each (document, thesaurus) by the new findings, a
+    constant number of statements for the whole batch; the new rows' numbers. One idf
+    computation serves the batch (document frequencies as they were before it)."""
+    if not found:
+        return []
+    document_nums = [document.num for document, _ in found]
     conn.execute(
         dwh_enrsem.delete().where(
-            dwh_enrsem.c.document_num == document.num,
+            dwh_enrsem.c.document_num.in_(document_nums),
             dwh_enrsem.c.thesaurus_code == thesaurus_code,
             dwh_enrsem.c.extracted.is_(True),
         )
     )
+    state = dwh_enrsem_extraction
     conn.execute(
-        dwh_enrsem_extraction.delete().where(
-            dwh_enrsem_extraction.c.document_num == document.num,
-            dwh_enrsem_extraction.c.thesaurus_code == thesaurus_code,
+        state.delete().where(
+            state.c.document_num.in_(document_nums), state.c.thesaurus_code == thesaurus_code
         )
     )
+    now = utc_now()
     conn.execute(
-        dwh_enrsem_extraction.insert().values(
-            document_num=document.num,
-            thesaurus_code=thesaurus_code,
-            text_date=document.text_date,
-            extract_date=utc_now(),
-        )
-    )
-    if not findings:
+        state.insert(),
+        [
+            {"document_num": document.num, "thesaurus_code": thesaurus_code,
+             "text_date": document.text_date, "extract_date": now}
+            for document, _ in found
+        ],
+    )  # fmt: skip
+    concept_nums = sorted({f.concept_num for _, findings in found for f in findings})
+    idf = _idf(conn, thesaurus_code, concept_nums)
+    rows = [
+        row
+        for document, findings in found
+        for row in _rows(document, thesaurus_code, findings, idf)
+    ]
+    if not rows:
         return []
-    idf = _idf(conn, thesaurus_code, sorted({finding.concept_num for finding in findings}))
-    rows = _rows(document, thesaurus_code, findings, idf)
     inserted = conn.execute(dwh_enrsem.insert().returning(dwh_enrsem.c.enrsem_num), rows)
     return sorted(inserted.scalars().all())
 
@@ -259,7 +270,7 @@ def extract_document(
     check_thesaurus(conn, thesaurus_code)
     document = fetch_document(conn, document_num)
     extractor = extractor_for(conn, thesaurus_code, language)
-    return store(conn, document, thesaurus_code, extractor.find(document.text))
+    return store_all(conn, thesaurus_code, [(document, extractor.find(document.text))])
 
 
 def extract_batches(
@@ -276,9 +287,7 @@ def extract_batches(
             if not documents:
                 return
             extractor = extractor_for(conn, selection.thesaurus_code, language)
-            nums: list[int] = []
-            for document in documents:
-                findings = extractor.find(document.text)
-                nums.extend(store(conn, document, selection.thesaurus_code, findings))
+            found = [(document, extractor.find(document.text)) for document in documents]
+            nums = store_all(conn, selection.thesaurus_code, found)
         after = documents[-1].num
         yield len(documents), nums
