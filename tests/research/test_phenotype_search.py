@@ -34,9 +34,7 @@ def subjects(client, query: str) -> list[str]:
 def test_affirmed_own_mentions_of_a_concept(phenotypes):
     client, patients = phenotypes
     code = "code=urn:codoc:fhir:codesystem:Phenotypes|DIABETE"
-    assert subjects(client, f"{code}&negation=false&family=false") == [
-        f"Patient/{patients['own']}"
-    ]
+    assert subjects(client, f"{code}&negation=false&family=false") == [f"Patient/{patients['own']}"]
     assert subjects(client, f"{code}&family=true") == [f"Patient/{patients['family']}"]
     assert subjects(client, f"{code}&negation=true") == [f"Patient/{patients['denied']}"]
     assert subjects(client, "hypothesis=true") == [f"Patient/{patients['denied']}"]

@@ -10,7 +10,7 @@ from sqlalchemy import Table, exists, false, not_, or_, select, true
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import SearchParam
-from codoc_fhir.search import declare
+from codoc_fhir.search import declare, fulltext
 from codoc_fhir.search.declare import RefTarget
 from codoc_fhir.search.model import SearchFilter
 from codoc_fhir.search.types import reference as reference_search
@@ -79,7 +79,8 @@ def encounter_params(table: Table, identifier_column: str, movement: bool) -> di
 
 
 def document_params() -> dict[str, SearchParam]:
-    """DocumentReference: subject, patient, date, encounter, status, identifier."""
+    """DocumentReference: subject, patient, date, encounter, status, identifier, and
+    `_content`, full-text search of the plain text (search/fulltext.py)."""
     columns = dwh_document.c
     return {
         "subject": declare.patient_reference("subject", columns.patient_num),
@@ -88,6 +89,7 @@ def document_params() -> dict[str, SearchParam]:
         "encounter": declare.reference("encounter", RefTarget("Encounter", columns.stay_num)),
         "status": declare.token("status", columns.status, system=DOCUMENT_STATUS_SYSTEM),
         "identifier": declare.token("identifier", columns.id_doc_source, official=True),
+        "_content": declare.custom("_content", "string", fulltext.content_clause),
     }
 
 

@@ -530,3 +530,13 @@ fhir_export_job = Table(  # added: Bulk Data $export jobs, visible to every work
     Column("start_date", Timestamp, nullable=False),
     Column("end_date", Timestamp),
 )
+
+
+# Objects the migrations create outside this metadata, one engine each: the SQLite FTS5
+# table of dwh_text (and its shadow tables) and the PostgreSQL full-text GIN indexes.
+ENGINE_SPECIFIC_PREFIX = "dwh_text_fts"
+
+
+def declared_here(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's include_name: compare everything but the engine-specific objects."""
+    return not (name or "").startswith(ENGINE_SPECIFIC_PREFIX)

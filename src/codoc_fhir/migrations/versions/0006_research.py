@@ -1,4 +1,10 @@
-"""research warehouse: built-in phenotype extraction
+"""research warehouse: built-in phenotype extraction, full-text search of dwh_text
+
+PostgreSQL: the unaccent extension, text search configurations codoc_french and
+codoc_english (unaccent, then the language's stemmer) and one GIN expression index per
+language. SQLite: the FTS5 table dwh_text_fts over dwh_text (external content) and the
+triggers keeping it in step. A later batch migration of dwh_text on SQLite (which copies
+the table) must create the triggers again.
 
 Revision ID: 0006_research
 Revises: 0003
@@ -16,7 +22,55 @@ depends_on = None
 KEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+LANGUAGES = {"french": "french_stem", "english": "english_stem"}
+SQLITE_FTS = [
+    "CREATE VIRTUAL TABLE dwh_text_fts USING fts5(text, content='dwh_text', "
+    "content_rowid='document_num', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER dwh_text_fts_insert AFTER INSERT ON dwh_text BEGIN "
+    "INSERT INTO dwh_text_fts(rowid, text) VALUES (new.document_num, new.text); END",
+    "CREATE TRIGGER dwh_text_fts_delete AFTER DELETE ON dwh_text BEGIN "
+    "INSERT INTO dwh_text_fts(dwh_text_fts, rowid, text) "
+    "VALUES ('delete', old.document_num, old.text); END",
+    "CREATE TRIGGER dwh_text_fts_update AFTER UPDATE ON dwh_text BEGIN "
+    "INSERT INTO dwh_text_fts(dwh_text_fts, rowid, text) "
+    "VALUES ('delete', old.document_num, old.text); "
+    "INSERT INTO dwh_text_fts(rowid, text) VALUES (new.document_num, new.text); END",
+    "INSERT INTO dwh_text_fts(dwh_text_fts) VALUES ('rebuild')",
+]
+
+
+def _full_text_upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in SQLITE_FTS:
+            op.execute(statement)
+        return
+    op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+    for language, stemmer in LANGUAGES.items():
+        config = f"codoc_{language}"
+        op.execute(f"CREATE TEXT SEARCH CONFIGURATION {config} (COPY = pg_catalog.{language})")
+        op.execute(
+            f"ALTER TEXT SEARCH CONFIGURATION {config} "
+            f"ALTER MAPPING FOR hword, hword_part, word WITH unaccent, {stemmer}"
+        )
+        op.execute(
+            f"CREATE INDEX dwh_text_fts_{language} ON dwh_text "
+            f"USING gin (to_tsvector('{config}'::regconfig, text))"
+        )
+
+
+def _full_text_downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for name in ("insert", "delete", "update"):
+            op.execute(f"DROP TRIGGER IF EXISTS dwh_text_fts_{name}")
+        op.execute("DROP TABLE IF EXISTS dwh_text_fts")
+        return
+    for language in LANGUAGES:
+        op.execute(f"DROP INDEX IF EXISTS dwh_text_fts_{language}")
+        op.execute(f"DROP TEXT SEARCH CONFIGURATION IF EXISTS codoc_{language}")
+
+
 def upgrade() -> None:
+    _full_text_upgrade()
     with op.batch_alter_table("dwh_enrsem", schema=None) as batch_op:
         batch_op.add_column(sa.Column("extracted", sa.Boolean(), nullable=True))
     op.create_table(
@@ -33,6 +87,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _full_text_downgrade()
     op.drop_table("dwh_enrsem_extraction")
     with op.batch_alter_table("dwh_enrsem", schema=None) as batch_op:
         batch_op.drop_column("extracted")
