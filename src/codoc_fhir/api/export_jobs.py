@@ -27,7 +27,7 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.clauses import patient_column, restriction
-from codoc_fhir.warehouse.schema import fhir_export_job
+from codoc_fhir.warehouse.schema import dwh_cohort_patient, fhir_export_job
 
 ACCEPTED, RUNNING, COMPLETE, FAILED = "accepted", "in-progress", "complete", "error"
 CHUNK_ROWS = 1000
@@ -45,6 +45,7 @@ class ExportRequest:
     patient_level: bool  # Patient/$export: only patient compartment kinds
     owner: str
     request_url: str
+    group: int | None = None  # Group/{id}/$export: only the cohort's members' rows
 
 
 # --- rows the export reads ------------------------------------------------------------
@@ -57,11 +58,21 @@ def exported_kinds(registry: Any, fhir_type: str, patient_level: bool) -> list[R
 
 
 def rows_clause(
-    kind: Resource, patient: int | None, compartment: int | None, since: datetime | None
+    kind: Resource,
+    patient: int | None,
+    compartment: int | None,
+    since: datetime | None,
+    group: int | None = None,
 ) -> Any:
-    """The kind's scope, the caller's patient, a compartment and `_since` (lastUpdated)."""
+    """The kind's scope, the caller's patient, a compartment, a cohort's members and
+    `_since` (lastUpdated)."""
     allowed = restriction(kind, patient, compartment)
     clauses = [allowed if allowed is not None else true()]
+    if group is not None:
+        members = select(dwh_cohort_patient.c.patient_num).where(
+            dwh_cohort_patient.c.cohort_num == group
+        )
+        clauses.append(patient_column(kind).in_(members))
     scope = kind.scope()
     if scope is not None:
         clauses.append(scope)
@@ -247,7 +258,7 @@ def _write_type(
 ) -> int:
     count = 0
     for kind in exported_kinds(registry, fhir_type, request.patient_level):
-        clause = rows_clause(kind, request.patient, None, request.since)
+        clause = rows_clause(kind, request.patient, None, request.since, request.group)
         for resources in _chunks(engine, kind, clause, num):
             out.write(b"".join(orjson.dumps(resource) + b"\n" for resource in resources))
             count += len(resources)

@@ -1,10 +1,11 @@
 """`DocumentReference?_content=`: full-text search of the documents' plain text with each
 database's own engine (CONTRACT section 11).
 
-PostgreSQL: `to_tsvector('codoc_<language>', text) @@ websearch_to_tsquery(...)`, served
-by one GIN expression index per language; the `codoc_french` / `codoc_english` text search
-configurations (migration 0006) run `unaccent` before the stemmer, so case and accents do
-not matter. SQLite: the FTS5 table `dwh_text_fts` (tokenizer unicode61, diacritics
+PostgreSQL: `dwh_text_fts_<language> @@ websearch_to_tsquery('codoc_<language>', ...)`,
+a stored generated tsvector column per language with its GIN index; the `codoc_french` /
+`codoc_english` text search configurations (migration 0006) run `unaccent` before the
+stemmer, so case and accents do not matter. The column is not in warehouse/schema.py
+(engine-specific); only this SQL names it. SQLite: the FTS5 table `dwh_text_fts` (tokenizer unicode61, diacritics
 removed) kept in step with `dwh_text` by triggers; the web-search query is translated to
 FTS5's syntax here (no stemming: FTS5 has none for French).
 
@@ -98,11 +99,9 @@ class text_matches(ColumnElement[bool]):
 def _postgresql(element: text_matches, compiler: Any, **kw: Any) -> str:
     config = CONFIGURATIONS[element.language]
     query = compiler.process(bindparam(None, element.text, unique=True), **kw)
-    column = compiler.process(dwh_text.c.text, **kw)
-    return (
-        f"to_tsvector('{config}'::regconfig, {column}) @@ "
-        f"websearch_to_tsquery('{config}'::regconfig, {query})"
-    )
+    table = compiler.process(dwh_text.c.text, **kw).rsplit(".", 1)[0]
+    column = f"{table}.{FTS_TABLE}_{element.language}"
+    return f"{column} @@ websearch_to_tsquery('{config}'::regconfig, {query})"
 
 
 @compiles(text_matches, "sqlite")

@@ -433,6 +433,36 @@ dwh_enrsem_extraction = Table(  # added: which text each document was last extra
     Column("extract_date", Timestamp, nullable=False),
 )
 
+dwh_cohort = Table(  # added (as in Dr. Warehouse): a researcher's cohort of patients (Group)
+    "dwh_cohort",
+    metadata,
+    _pk("cohort_num"),
+    Column("name", String(400), nullable=False),
+    Column("id_cohort_source", String(300), index=True),
+    *_audit(),
+)
+
+dwh_cohort_patient = Table(  # added: the members of a cohort, in member[] order
+    "dwh_cohort_patient",
+    metadata,
+    Column(
+        "cohort_num",
+        Key,
+        ForeignKey("dwh_cohort.cohort_num", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("member_order", Integer, primary_key=True),
+    Column(
+        "patient_num",
+        Key,
+        ForeignKey("dwh_patient.patient_num", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("period_start", Timestamp),
+    Column("period_end", Timestamp),
+)
+
 dwh_patient_data = Table(  # added: patient traits (weight, height, blood group, allergy)
     "dwh_patient_data",
     metadata,

@@ -1,8 +1,9 @@
 """research warehouse: built-in phenotype extraction, full-text search of dwh_text
 
 PostgreSQL: the unaccent extension, text search configurations codoc_french and
-codoc_english (unaccent, then the language's stemmer) and one GIN expression index per
-language. SQLite: the FTS5 table dwh_text_fts over dwh_text (external content) and the
+codoc_english (unaccent, then the language's stemmer), and per language a stored generated
+tsvector column of dwh_text with its GIN index (stored, so that rechecks and phrase
+searches read it instead of parsing the text again). SQLite: the FTS5 table dwh_text_fts over dwh_text (external content) and the
 triggers keeping it in step. A later batch migration of dwh_text on SQLite (which copies
 the table) must create the triggers again.
 
@@ -53,8 +54,12 @@ def _full_text_upgrade() -> None:
             f"ALTER MAPPING FOR hword, hword_part, word WITH unaccent, {stemmer}"
         )
         op.execute(
-            f"CREATE INDEX dwh_text_fts_{language} ON dwh_text "
-            f"USING gin (to_tsvector('{config}'::regconfig, text))"
+            f"ALTER TABLE dwh_text ADD COLUMN dwh_text_fts_{language} tsvector GENERATED ALWAYS "
+            f"AS (to_tsvector('{config}'::regconfig, text)) STORED"
+        )
+        op.execute(
+            f"CREATE INDEX dwh_text_fts_{language}_index ON dwh_text "
+            f"USING gin (dwh_text_fts_{language})"
         )
 
 
@@ -65,12 +70,46 @@ def _full_text_downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS dwh_text_fts")
         return
     for language in LANGUAGES:
-        op.execute(f"DROP INDEX IF EXISTS dwh_text_fts_{language}")
+        op.execute(f"ALTER TABLE dwh_text DROP COLUMN IF EXISTS dwh_text_fts_{language}")
         op.execute(f"DROP TEXT SEARCH CONFIGURATION IF EXISTS codoc_{language}")
+
+
+def _cohort_tables() -> None:
+    op.create_table(
+        "dwh_cohort",
+        sa.Column("cohort_num", KEY, autoincrement=True, nullable=False),
+        sa.Column("name", sa.String(length=400), nullable=False),
+        sa.Column("id_cohort_source", sa.String(length=300), nullable=True),
+        sa.Column("upload_id", sa.BigInteger(), nullable=True),
+        sa.Column("update_date", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("row_version", sa.Integer(), server_default="1", nullable=False),
+        sa.PrimaryKeyConstraint("cohort_num"),
+    )
+    op.create_index(
+        op.f("ix_dwh_cohort_id_cohort_source"), "dwh_cohort", ["id_cohort_source"], unique=False
+    )
+    op.create_table(
+        "dwh_cohort_patient",
+        sa.Column("cohort_num", KEY, nullable=False),
+        sa.Column("member_order", sa.Integer(), nullable=False),
+        sa.Column("patient_num", KEY, nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("period_end", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["cohort_num"], ["dwh_cohort.cohort_num"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["patient_num"], ["dwh_patient.patient_num"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("cohort_num", "member_order"),
+    )
+    op.create_index(
+        op.f("ix_dwh_cohort_patient_patient_num"),
+        "dwh_cohort_patient",
+        ["patient_num"],
+        unique=False,
+    )
 
 
 def upgrade() -> None:
     _full_text_upgrade()
+    _cohort_tables()
     with op.batch_alter_table("dwh_enrsem", schema=None) as batch_op:
         batch_op.add_column(sa.Column("extracted", sa.Boolean(), nullable=True))
     op.create_table(
@@ -87,6 +126,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("dwh_cohort_patient")
+    op.drop_table("dwh_cohort")
     _full_text_downgrade()
     op.drop_table("dwh_enrsem_extraction")
     with op.batch_alter_table("dwh_enrsem", schema=None) as batch_op:
