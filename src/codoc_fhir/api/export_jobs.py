@@ -68,11 +68,12 @@ def rows_clause(
     `_since` (lastUpdated)."""
     allowed = restriction(kind, patient, compartment)
     clauses = [allowed if allowed is not None else true()]
-    if group is not None:
+    column = patient_column(kind)
+    if group is not None and column is not None:  # a group export reads compartment kinds
         members = select(dwh_cohort_patient.c.patient_num).where(
             dwh_cohort_patient.c.cohort_num == group
         )
-        clauses.append(patient_column(kind).in_(members))
+        clauses.append(column.in_(members))
     scope = kind.scope()
     if scope is not None:
         clauses.append(scope)

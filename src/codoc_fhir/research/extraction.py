@@ -182,7 +182,7 @@ def _idf(conn: Connection, thesaurus_code: str, concept_nums: Sequence[int]) -> 
         )
         .group_by(dwh_enrsem.c.thesaurus_data_num)
     )
-    found = dict(conn.execute(query).tuples().all())
+    found: dict[int, int] = dict(conn.execute(query).tuples().all())
     return {num: math.log((1 + documents) / (1 + found.get(num, 0))) + 1 for num in concept_nums}
 
 
