@@ -1,13 +1,14 @@
 """`DocumentReference?_content=`: full-text search of the documents' plain text with each
 database's own engine (CONTRACT section 11).
 
-PostgreSQL: `dwh_text_fts_<language> @@ websearch_to_tsquery('codoc_<language>', ...)`,
-a stored generated tsvector column per language with its GIN index; the `codoc_french` /
+PostgreSQL: `dwh_text_fts_<language> @@ websearch_to_tsquery('codoc_<language>', ...)`, a
+stored generated tsvector column per language with its GIN index; the `codoc_french` /
 `codoc_english` text search configurations (migration 0006) run `unaccent` before the
 stemmer, so case and accents do not matter. The column is not in warehouse/schema.py
 (engine-specific); only this SQL names it. SQLite: the FTS5 table `dwh_text_fts`
-(tokenizer unicode61, diacritics removed) kept in step with `dwh_text` by triggers; the web-search query is translated to
-FTS5's syntax here (no stemming: FTS5 has none for French).
+(tokenizer unicode61, diacritics removed) kept in step with `dwh_text` by triggers; the
+web-search query is translated to FTS5's syntax here (no stemming: FTS5 has none for
+French).
 
 Web-search syntax on both: words are ANDed, `"a phrase"`, `a OR b`, `-word` excludes.
 A query must have at least one word to find (a 400 otherwise), so that both backends

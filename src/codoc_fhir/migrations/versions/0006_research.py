@@ -4,8 +4,8 @@ PostgreSQL: the unaccent extension, text search configurations codoc_french and
 codoc_english (unaccent, then the language's stemmer), and per language a stored generated
 tsvector column of dwh_text with its GIN index (stored, so that rechecks and phrase
 searches read it instead of parsing the text again). SQLite: the FTS5 table dwh_text_fts
-over dwh_text (external content) and the triggers keeping it in step. A later batch migration of dwh_text on SQLite (which copies
-the table) must create the triggers again.
+over dwh_text (external content) and the triggers keeping it in step. A later batch
+migration of dwh_text on SQLite (which copies the table) must create the triggers again.
 
 Revision ID: 0006_research
 Revises: 0003
