@@ -1,7 +1,8 @@
 """codoc-fhir: a FHIR R4B (4.3.0) server over the Codoc clinical data warehouse.
 
-Every command reads its settings from the environment (and an optional .env file in the
-working directory), CODOC_DATABASE_URL first (default: sqlite:///codoc.db).
+Commands: serve, migrate, demo, import, access-log, extract. Every command reads its
+settings from the environment (and an optional .env file in the working directory),
+CODOC_DATABASE_URL first (default: sqlite:///codoc.db).
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_demo)
     _add_import(commands)
     _add_access_log(commands)
+    _add_extract(commands)
     return parser
 
 
@@ -281,6 +283,55 @@ def _add_access_log(commands: Any) -> None:
     )
     access.add_argument("--json", action="store_true", help="one JSON object per line")
     access.set_defaults(handler=_access_log)
+
+
+def _extract(args: argparse.Namespace) -> None:
+    """Built-in phenotype extraction over the documents (CONTRACT section 11), one commit
+    per batch: a stopped run resumes where it was, documents already extracted from their
+    current text are skipped."""
+    from tqdm import tqdm
+
+    from codoc_fhir.research import extraction
+    from codoc_fhir.warehouse.db import make_engine, migrate
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    selection = extraction.Selection(
+        args.thesaurus or settings.thesaurus_phenotype, args.patient, args.since
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            extraction.check_thesaurus(conn, selection.thesaurus_code)
+            total = extraction.count_selected(conn, selection)
+        documents = stored = 0
+        with tqdm(total=total, unit="doc", disable=args.quiet or None) as progress:
+            batches = extraction.extract_batches(engine, selection, settings.text_language)
+            for done, nums in batches:
+                documents += done
+                stored += len(nums)
+                progress.update(done)
+    except Exception as error:  # a FHIR error (unknown thesaurus) is a message, not a trace
+        raise SystemExit(f"extract: {error}") from error
+    finally:
+        engine.dispose()
+    print(f"{documents} documents read, {stored} phenotypes stored")
+
+
+def _add_extract(commands: Any) -> None:
+    extract = commands.add_parser(
+        "extract",
+        help="extract phenotypes from the documents' text (resumable)",
+        description=(
+            "Find the thesaurus's concepts in the documents' plain text and store phenotype "
+            "Observations with their negation, hypothesis and family qualifiers."
+        ),
+    )
+    extract.add_argument("--thesaurus", help="default: THESAURUS_CODE_PHENOTYPE")
+    extract.add_argument("--since", type=_since, help="only documents changed since then")
+    extract.add_argument("--patient", type=_positive, help="only this patient's documents")
+    extract.add_argument("--quiet", action="store_true", help="no progress bar")
+    extract.set_defaults(handler=_extract)
 
 
 def main(argv: list[str] | None = None) -> None:

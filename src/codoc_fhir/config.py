@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     allowed_hosts: str = Field("", validation_alias="CODOC_ALLOWED_HOSTS")  # "": the defaults
     trusted_proxies: str = Field("", validation_alias="CODOC_TRUSTED_PROXIES")
     bind_host: str | None = Field(None, validation_alias="CODOC_HOST")  # set by `serve --host`
+
+    # research warehouse (CONTRACT section 11): language of the clinical text
+    text_language: Literal["french", "english"] = Field(
+        "french", validation_alias="CODOC_TEXT_LANGUAGE"
+    )
 
     @property
     def auth_enabled(self) -> bool:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from codoc_fhir.warehouse.schema import metadata
+from codoc_fhir.warehouse.schema import declared_here, metadata
 
 
 def test_migrated_database_matches_the_declared_schema(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": False, "include_name": declared_here}
+        )
         differences = compare_metadata(context, metadata)
     assert differences == []
 
@@ -30,6 +32,8 @@ def test_an_older_database_is_upgraded_keeping_its_rows(tmp_path):
     migrate(url)
     with engine.connect() as conn:
         assert conn.execute(select(dwh_patient.c.lastname)).scalars().all() == ["Before"]
-        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": False, "include_name": declared_here}
+        )
         assert compare_metadata(context, metadata) == []
     engine.dispose()

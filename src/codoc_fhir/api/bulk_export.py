@@ -125,9 +125,14 @@ def _check_kickoff(request: Request, pairs: list[tuple[str, str]]) -> None:
             )
 
 
-def _kickoff(server: Any, patient_level: bool) -> Any:
+def _kickoff(server: Any, patient_level: bool, group_level: bool = False) -> Any:
+    """System, Patient or (group_level) Group/{id} export kick-off."""
+
     async def kickoff(request: Request) -> Response:
         pairs = list(request.query_params.multi_items())
+        group = None
+        if group_level:
+            group = await run_in_threadpool(_group_number, server, request)
         _check_kickoff(request, pairs)
         registry = server.registry
         candidates = compartment_types(registry) if patient_level else list(registry.types)
@@ -140,6 +145,7 @@ def _kickoff(server: Any, patient_level: bool) -> Any:
             patient_level=patient_level,
             owner=owner_of(request),
             request_url=str(request.url),
+            group=group,
         )
         num = await run_in_threadpool(server.run_write, lambda conn: jobs.create_job(conn, export))
         jobs.start_export(server.engine, registry, server.settings.export_dir, num, export)
@@ -147,6 +153,14 @@ def _kickoff(server: Any, patient_level: bool) -> Any:
         return Response(status_code=202, headers={"Content-Location": location})
 
     return kickoff
+
+
+def _group_number(server: Any, request: Request) -> int:
+    """The Group a Group-level kick-off names (404 when there is none)."""
+    ident = request.path_params["group_id"]
+    kind, num = server.registry.types["Group"].resolve_id(ident)
+    server.run_read(lambda conn: kind.fetch_row(conn, num))
+    return int(num)
 
 
 # --- status, cancel, files ---------------------------------------------------------------
@@ -258,6 +272,10 @@ def install_export_routes(app: FastAPI, server: Any) -> None:
     patient_export = _kickoff(server, True)
     for name in ("patient", "Patient"):
         _add(app, f"{BASE}/{name}/$export", patient_export, "GET", "Patient", True, OPERATION_DOC)
+    group_export = _kickoff(server, True, group_level=True)
+    for name in ("group", "Group"):
+        path = f"{BASE}/{name}/{{group_id}}/$export"
+        _add(app, path, group_export, "GET", "Group", True, OPERATION_DOC)
     everything = everything_endpoint(server)
     summary = "Everything about one patient: the Patient and its compartment ($everything)"
     for name in ("patient", "Patient"):

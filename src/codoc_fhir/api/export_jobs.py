@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.clauses import patient_column, restriction
-from codoc_fhir.warehouse.schema import fhir_export_job
+from codoc_fhir.warehouse.schema import dwh_cohort_patient, fhir_export_job
 
 ACCEPTED, RUNNING, COMPLETE, FAILED = "accepted", "in-progress", "complete", "error"
 CHUNK_ROWS = 1000
@@ -46,6 +46,7 @@ class ExportRequest:
     patient_level: bool  # Patient/$export: only patient compartment kinds
     owner: str
     request_url: str
+    group: int | None = None  # Group/{id}/$export: only the cohort's members' rows
 
 
 # --- rows the export reads ------------------------------------------------------------
@@ -58,11 +59,22 @@ def exported_kinds(registry: Any, fhir_type: str, patient_level: bool) -> list[R
 
 
 def rows_clause(
-    kind: Resource, patient: int | None, compartment: int | None, since: datetime | None
+    kind: Resource,
+    patient: int | None,
+    compartment: int | None,
+    since: datetime | None,
+    group: int | None = None,
 ) -> Any:
-    """The kind's scope, the caller's patient, a compartment and `_since` (lastUpdated)."""
+    """The kind's scope, the caller's patient, a compartment, a cohort's members and
+    `_since` (lastUpdated)."""
     allowed = restriction(kind, patient, compartment)
     clauses = [allowed if allowed is not None else true()]
+    column = patient_column(kind)
+    if group is not None and column is not None:  # a group export reads compartment kinds
+        members = select(dwh_cohort_patient.c.patient_num).where(
+            dwh_cohort_patient.c.cohort_num == group
+        )
+        clauses.append(column.in_(members))
     scope = kind.scope()
     if scope is not None:
         clauses.append(scope)
@@ -135,11 +147,25 @@ def start_export(
     engine: Engine, registry: Any, root: str, num: int, request: ExportRequest
 ) -> None:
     """Run the export of job `num` in a background daemon thread of this process."""
+
+    def produce(directory: Path) -> list[dict[str, Any]]:
+        return _write_files(engine, registry, directory, num, request)
+
+    start_job(engine, root, num, produce, f"codoc-export-{num}")
+
+
+def start_job(
+    engine: Engine,
+    root: str,
+    num: int,
+    produce: Callable[[Path], list[dict[str, Any]]],
+    name: str,
+) -> None:
+    """Run job `num` in a daemon thread: `produce(directory)` writes its files and answers
+    the outputs ([{type, file, count}]); other operations than $export (phenotype
+    extraction) reuse the same rows, status URL, cancel and file routes."""
     thread = threading.Thread(
-        target=run_export,
-        args=(engine, registry, root, num, request),
-        name=f"codoc-export-{num}",
-        daemon=True,
+        target=run_job, args=(engine, root, num, produce), name=name, daemon=True
     )
     _threads.add(thread)
     thread.start()
@@ -153,24 +179,45 @@ def join_exports(timeout: float = 30.0) -> None:
             _threads.discard(thread)
 
 
-class _Cancelled(Exception):
+class Cancelled(Exception):
     """The job row disappeared: a DELETE cancelled the export."""
+
+
+def check_alive(engine: Engine, num: int, outputs: list[dict[str, Any]] | None = None) -> None:
+    """Raise Cancelled when the job row is gone; record `outputs` so far when given."""
+    if outputs is None:
+        with engine.connect() as conn:
+            alive = fetch_job(conn, num) is not None
+    else:
+        alive = _update_job(engine, num, output_json=orjson.dumps(outputs).decode())
+    if not alive:
+        raise Cancelled
 
 
 def run_export(engine: Engine, registry: Any, root: str, num: int, request: ExportRequest) -> None:
     """Write every type's NDJSON file, recording progress; on failure the job says why."""
+    run_job(
+        engine, root, num, lambda directory: _write_files(engine, registry, directory, num, request)
+    )
+
+
+def run_job(
+    engine: Engine, root: str, num: int, produce: Callable[[Path], list[dict[str, Any]]]
+) -> None:
+    """Run `produce` in the job's fresh directory, recording its state; on failure the job
+    says why, on cancellation its files are removed."""
     directory: Path | None = None
     try:
         if not _update_job(engine, num, status=RUNNING):
-            raise _Cancelled
+            raise Cancelled
         with engine.connect() as conn:
             job = fetch_job(conn, num)
         if job is None:
-            raise _Cancelled
+            raise Cancelled
         directory = job_directory(root, job)
         shutil.rmtree(directory, ignore_errors=True)
         private_directory(directory)
-        outputs = _write_files(engine, registry, directory, num, request)
+        outputs = produce(directory)
         done = _update_job(
             engine,
             num,
@@ -179,12 +226,12 @@ def run_export(engine: Engine, registry: Any, root: str, num: int, request: Expo
             end_date=utc_now(),
         )
         if not done:
-            raise _Cancelled
-    except _Cancelled:
+            raise Cancelled
+    except Cancelled:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
     except Exception as error:  # the job must say it failed, whatever went wrong
-        log.exception("export job %s failed", num)
+        log.exception("job %s failed", num)
         failed = _update_job(
             engine, num, status=FAILED, error_text=str(error)[:4000], end_date=utc_now()
         )
@@ -212,8 +259,7 @@ def _write_files(
             outputs.append({"type": fhir_type, "file": path.name, "count": count})
         else:
             path.unlink()
-        if not _update_job(engine, num, output_json=orjson.dumps(outputs).decode()):
-            raise _Cancelled
+        check_alive(engine, num, outputs)
     return outputs
 
 
@@ -222,7 +268,7 @@ def _write_type(
 ) -> int:
     count = 0
     for kind in exported_kinds(registry, fhir_type, request.patient_level):
-        clause = rows_clause(kind, request.patient, None, request.since)
+        clause = rows_clause(kind, request.patient, None, request.since, request.group)
         for resources in _chunks(engine, kind, clause, num):
             out.write(b"".join(orjson.dumps(resource) + b"\n" for resource in resources))
             count += len(resources)
@@ -235,7 +281,7 @@ def _chunks(engine: Engine, kind: Resource, clause: Any, num: int) -> Iterator[l
     while True:
         with engine.connect() as conn:
             if fetch_job(conn, num) is None:
-                raise _Cancelled
+                raise Cancelled
             rows = rows_after(conn, kind, clause, after, CHUNK_ROWS)
             resources = kind.read_many(conn, rows)
         if resources:

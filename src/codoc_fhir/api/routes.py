@@ -444,6 +444,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     """Every route of the server, from the registry; sub-paths first so they win."""
     from codoc_fhir.api.bulk_export import install_export_routes
     from codoc_fhir.api.bundles import install_bundle_routes
+    from codoc_fhir.api.extract_phenotypes import install_extraction_routes
     from codoc_fhir.api.history import install_history_routes
     from codoc_fhir.api.smart import install_smart_routes
     from codoc_fhir.api.terminology import install_terminology_routes
@@ -464,6 +465,7 @@ def install_routes(app: FastAPI, server: Server) -> None:
     install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`
     install_validate_routes(app, server)
     install_terminology_routes(app, server)  # `/CodeSystem/$lookup`: before `/CodeSystem/{ident}`
+    install_extraction_routes(app, server)  # $extract-phenotypes (research, section 11)
     from codoc_fhir.search.api import install_search_routes
 
     install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win

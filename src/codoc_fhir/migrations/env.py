@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from codoc_fhir.warehouse.db import make_engine
-from codoc_fhir.warehouse.schema import metadata
+from codoc_fhir.warehouse.schema import declared_here, metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or ""
@@ -22,6 +22,7 @@ def run_migrations_online() -> None:
             target_metadata=metadata,
             render_as_batch=url.startswith("sqlite"),
             compare_type=True,
+            include_name=declared_here,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -21,6 +21,7 @@ from codoc_fhir.resources.diagnostic_report import DiagnosticReport
 from codoc_fhir.resources.document_reference import DocumentReference
 from codoc_fhir.resources.encounter_movement import EncounterMovement
 from codoc_fhir.resources.encounter_stay import EncounterStay
+from codoc_fhir.resources.group import Group
 from codoc_fhir.resources.medication_request import MedicationRequest
 from codoc_fhir.resources.observation_lab import LabObservation
 from codoc_fhir.resources.observation_patient_data import PatientDataObservation
@@ -43,6 +44,7 @@ RESOURCE_CLASSES: list[Callable[[Settings], Resource]] = [
     MedicationRequest,
     DiagnosticReport,
     Procedure,
+    Group,
 ]
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import Table, exists, false, not_, or_, select, true
 
+from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import SearchParam
-from codoc_fhir.search import declare
+from codoc_fhir.search import declare, fulltext
 from codoc_fhir.search.declare import RefTarget
 from codoc_fhir.search.model import SearchFilter
 from codoc_fhir.search.types import reference as reference_search
@@ -87,7 +88,8 @@ def encounter_params(table: Table, identifier_column: str, movement: bool) -> di
 
 
 def document_params() -> dict[str, SearchParam]:
-    """DocumentReference: subject, patient, date, encounter, status, identifier."""
+    """DocumentReference: subject, patient, date, encounter, status, identifier, and
+    `_content`, full-text search of the plain text (search/fulltext.py)."""
     columns = dwh_document.c
     return {
         "subject": declare.patient_reference("subject", columns.patient_num),
@@ -96,6 +98,7 @@ def document_params() -> dict[str, SearchParam]:
         "encounter": declare.reference("encounter", RefTarget("Encounter", columns.stay_num)),
         "status": declare.token("status", columns.status, system=DOCUMENT_STATUS_SYSTEM),
         "identifier": declare.token("identifier", columns.id_doc_source, official=True),
+        "_content": declare.custom("_content", "string", fulltext.content_clause),
     }
 
 
@@ -112,11 +115,44 @@ def _phenotype_encounter(kind: Any, search_filter: SearchFilter) -> Any:
     return dwh_enrsem.c.document_num.in_(documents)
 
 
+def boolean_token(true_value: Any, false_value: Any) -> Any:
+    """A `true`/`false` token stored as two column values; anything else is a 400."""
+
+    def to_db(code: str) -> Any:
+        if code not in ("true", "false"):
+            raise Invalid(f"Expected true or false, not {code!r}")
+        return true_value if code == "true" else false_value
+
+    return to_db
+
+
 def phenotype_params() -> dict[str, SearchParam]:
     """Observation phenotype: subject, patient, code, date, encounter, derived-from,
-    identifier; value-quantity is declared but a phenotype has none (valueString)."""
+    identifier, the qualifiers negation / hypothesis / family (`true`/`false`) and
+    value-string (the text found); value-quantity is declared but a phenotype has none."""
     columns = dwh_enrsem.c
     return {
+        "negation": declare.token(
+            "negation",
+            columns.certainty,
+            to_db=boolean_token(-1, 1),
+            description="true: a negated mention",
+        ),
+        "hypothesis": declare.token(
+            "hypothesis",
+            columns.hypothesis,
+            to_db=boolean_token(True, False),
+            description="true: a hypothetical mention",
+        ),
+        "family": declare.token(
+            "family",
+            columns.context,
+            to_db=boolean_token("family_text", "patient_text"),
+            description="true: a mention about the patient's family",
+        ),
+        "value-string": declare.string(
+            "value-string", columns.concept_str_found, description="The text found"
+        ),
         "subject": declare.patient_reference("subject", columns.patient_num),
         "patient": declare.patient_reference("patient", columns.patient_num),
         "code": declare.custom(

@@ -413,11 +413,56 @@ dwh_enrsem = Table(  # added (as in Dr. Warehouse): NLP concepts found in docume
     Column("phenotype", Boolean),
     Column("document_date", Timestamp),
     Column("id_enrsem_source", String(300)),
+    Column("extracted", Boolean),  # added: stored by the built-in extraction (not a client)
     *_audit(),
     Index("ix_dwh_enrsem_patient_date", "patient_num", "document_date"),
     Index("ix_dwh_enrsem_document", "document_num"),
     Index("ix_dwh_enrsem_concept", "thesaurus_data_num", "document_date"),
     Index("ix_dwh_enrsem_id_source", "id_enrsem_source"),
+)
+
+dwh_enrsem_extraction = Table(  # added: which text each document was last extracted from
+    "dwh_enrsem_extraction",
+    metadata,
+    Column(
+        "document_num",
+        Key,
+        ForeignKey("dwh_document.document_num", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("thesaurus_code", String(40), primary_key=True),
+    Column("text_date", Timestamp),  # dwh_text.update_date of the text read
+    Column("extract_date", Timestamp, nullable=False),
+)
+
+dwh_cohort = Table(  # added (as in Dr. Warehouse): a researcher's cohort of patients (Group)
+    "dwh_cohort",
+    metadata,
+    _pk("cohort_num"),
+    Column("name", String(400), nullable=False),
+    Column("id_cohort_source", String(300), index=True),
+    *_audit(),
+)
+
+dwh_cohort_patient = Table(  # added: the members of a cohort, in member[] order
+    "dwh_cohort_patient",
+    metadata,
+    Column(
+        "cohort_num",
+        Key,
+        ForeignKey("dwh_cohort.cohort_num", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("member_order", Integer, primary_key=True),
+    Column(
+        "patient_num",
+        Key,
+        ForeignKey("dwh_patient.patient_num", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("period_start", Timestamp),
+    Column("period_end", Timestamp),
 )
 
 dwh_patient_data = Table(  # added: patient traits (weight, height, blood group, allergy)
@@ -559,3 +604,12 @@ def _never_reuse_keys() -> None:
 
 
 _never_reuse_keys()
+
+# Objects the migrations create outside this metadata, one engine each: the SQLite FTS5
+# table of dwh_text (and its shadow tables) and the PostgreSQL full-text GIN indexes.
+ENGINE_SPECIFIC_PREFIX = "dwh_text_fts"
+
+
+def declared_here(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's include_name: compare everything but the engine-specific objects."""
+    return not (name or "").startswith(ENGINE_SPECIFIC_PREFIX)

@@ -1,0 +1,1 @@
+"""The research warehouse: built-in phenotype extraction (CONTRACT section 11)."""
