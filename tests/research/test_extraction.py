@@ -189,3 +189,20 @@ def test_command_line_extract_is_resumable(research, engine, database_url, monke
     with engine.connect() as conn:
         flags = conn.execute(select(dwh_enrsem.c.certainty).order_by("certainty")).scalars()
         assert list(flags) == [-1, 1]
+
+
+def test_a_concept_is_found_by_its_designations_too(research):
+    """CONTRACT 11: display and designations (synonyms) both name a concept."""
+    concept = {
+        "code": "IRC",
+        "display": "Insuffisance rénale chronique",
+        "designation": [{"value": "IRC"}, {"value": "maladie rénale chronique"}],
+    }
+    added = research.post(f"{BASE}/codesystem/Phenotypes/concept/", json=concept)
+    assert added.status_code == 201, added.text
+    patient = create_patient(research)
+    text = "Antécédents : IRC stade 3. Pas de maladie rénale chronique chez le père."
+    document = create_document(research, patient, text)
+    found = {qualified(entry["resource"]) for entry in extract(research, document)["entry"]}
+    assert ("IRC", False, False, False) in found  # the patient's own, by its short name
+    assert ("IRC", True, False, True) in found  # the father's, negated, by its other name

@@ -76,12 +76,23 @@ def thesaurus_version(conn: Connection, thesaurus_code: str) -> tuple[Any, ...]:
 
 
 def load_concepts(conn: Connection, thesaurus_code: str) -> list[Concept]:
-    """Every concept of the thesaurus, named by its display (`concept_str`)."""
+    """Every concept of the thesaurus, named by its display (`concept_str`) and its
+    designations (synonyms, one a line in `designation_text`)."""
     concept = dwh_thesaurus_data.c
-    query = select(concept.thesaurus_data_num, concept.concept_code, concept.concept_str).where(
-        concept.thesaurus_code == thesaurus_code
-    )
-    return [Concept(num, code, (label,)) for num, code, label in conn.execute(query)]
+    query = select(
+        concept.thesaurus_data_num,
+        concept.concept_code,
+        concept.concept_str,
+        concept.designation_text,
+    ).where(concept.thesaurus_code == thesaurus_code)
+    return [
+        Concept(num, code, (label, *_lines(synonyms)))
+        for num, code, label, synonyms in conn.execute(query)
+    ]
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def extractor_for(conn: Connection, thesaurus_code: str, language: str) -> Extractor:

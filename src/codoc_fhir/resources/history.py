@@ -44,37 +44,39 @@ def record_version(
     conn: Connection, kind: Resource, num: int, method: str, resource: dict[str, Any]
 ) -> None:
     """Keep `resource` (as answered after a create, update or patch) as a version."""
-    meta = resource.get("meta") or {}
-    conn.execute(
-        history.insert().values(
-            fhir_type=kind.fhir_type,
-            fhir_id=kind.fhir_id(num),
-            table_name=kind.table.name,
-            table_key=num,
-            patient_num=_patient_of(conn, kind, num),
-            version_id=int(meta.get("versionId") or 1),
-            method=method,
-            history_date=utc_now(),
-            resource_json=orjson.dumps(resource).decode(),
-        )
-    )
+    version = int((resource.get("meta") or {}).get("versionId") or 1)
+    patient = _patient_of(conn, kind, num)
+    _keep(conn, kind, num, patient, version, method, orjson.dumps(resource).decode())
 
 
 def record_deletion(conn: Connection, kind: Resource, row: RowMapping) -> None:
     """Keep the deletion of `row` as the version after its last one (no resource)."""
     num = row[kind.key.name]
-    patient = kind.patient_column()
+    column = kind.patient_column()
+    patient = row[column.name] if column is not None else None
+    _keep(conn, kind, num, patient, int(row["row_version"]) + 1, "DELETE", None)
+
+
+def _keep(
+    conn: Connection,
+    kind: Resource,
+    num: int,
+    patient: int | None,
+    version: int,
+    method: str,
+    resource_json: str | None,
+) -> None:
     conn.execute(
         history.insert().values(
             fhir_type=kind.fhir_type,
             fhir_id=kind.fhir_id(num),
             table_name=kind.table.name,
             table_key=num,
-            patient_num=row[patient.name] if patient is not None else None,
-            version_id=int(row["row_version"]) + 1,
-            method="DELETE",
+            patient_num=patient,
+            version_id=version,
+            method=method,
             history_date=utc_now(),
-            resource_json=None,
+            resource_json=resource_json,
         )
     )
 
