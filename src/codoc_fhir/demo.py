@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from codoc_fhir.api.conditional import create_unless_exists
 from codoc_fhir.config import Settings
 from codoc_fhir.resources.registry import Registry, build_registry
-from codoc_fhir.warehouse.db import make_engine
+from codoc_fhir.warehouse.db import make_engine, write_transaction
 
 
 def _org(code: str, name: str, level: str, parent: str | None = None) -> dict[str, Any]:
@@ -196,7 +196,7 @@ def load_demo(settings: Settings) -> str:
     registry = build_registry(settings)
     engine = make_engine(settings.database_url)
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             ids: dict[str, str] = {}
             created = sum(_load_one(conn, registry, body, ids) for body in DEMO)
     finally:

@@ -34,6 +34,7 @@ from codoc_fhir.api.routes import (
 from codoc_fhir.fhir.errors import FhirError, Invalid, operation_outcome
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.base import Resource
+from codoc_fhir.warehouse.db import write_transaction
 
 MODES = ("create", "update", "delete")
 
@@ -62,7 +63,7 @@ def unwrap(body: Any) -> tuple[Any, str | None]:
 def dry_run(server: Server, work: Callable[[Connection], Any]) -> None:
     """Run `work` in a transaction and roll it back whatever happens."""
     try:
-        with server.engine.begin() as conn:
+        with write_transaction(server.engine) as conn:
             work(conn)
             raise _RolledBack
     except _RolledBack:

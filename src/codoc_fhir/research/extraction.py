@@ -31,6 +31,7 @@ from codoc_fhir.resources.observation_phenotype import (
     NEGATED,
     PATIENT_TEXT,
 )
+from codoc_fhir.warehouse.db import write_transaction
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_enrsem,
@@ -293,7 +294,7 @@ def extract_batches(
         check_thesaurus(conn, selection.thesaurus_code)
     after = 0
     while True:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             documents = selected_documents(conn, selection, after, batch_size)
             if not documents:
                 return
