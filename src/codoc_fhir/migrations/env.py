@@ -42,13 +42,4 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _foreign_keys_off(connection: Any) -> None:
-    """SQLite migrations recreate tables (batch mode): a parent dropped and copied while
-    foreign keys are enforced would fail or cascade. The pragma is ignored inside a
-    transaction, and every statement through SQLAlchemy runs in one (warehouse.db's BEGIN),
-    so it goes to the driver connection directly, before the migrations' transaction.
-    Migrations that recreate tables check `PRAGMA foreign_key_check` before they end."""
-    connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
-
-
 run_migrations_online()
