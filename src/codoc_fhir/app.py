@@ -14,6 +14,7 @@ from codoc_fhir.api.auth import AuthMiddleware, AuthRequiredMiddleware, TokenVer
 from codoc_fhir.api.dispatch import group_routes_by_segment
 from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
+from codoc_fhir.api.install import install_routes
 from codoc_fhir.api.middleware import (
     AccessLogMiddleware,
     AccessLogWriter,
@@ -23,7 +24,7 @@ from codoc_fhir.api.middleware import (
 )
 from codoc_fhir.api.origin import ForwardedMiddleware, HostCheckMiddleware, OriginPolicy
 from codoc_fhir.api.ratelimit import RateLimitMiddleware, build_rate_limiter
-from codoc_fhir.api.routes import BASE, Server, install_routes
+from codoc_fhir.api.routes import BASE, Server
 from codoc_fhir.config import Settings, get_settings
 from codoc_fhir.fhir.responses import FhirJSONResponse
 from codoc_fhir.resources.registry import build_registry

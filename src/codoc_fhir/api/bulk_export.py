@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, Response
 
 from codoc_fhir.api import export_jobs as jobs
 from codoc_fhir.api.auth import Forbidden
+from codoc_fhir.api.routes import BASE, _add, base_url, check_format
 from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.dates import format_instant, parse_datetime
 from codoc_fhir.fhir.errors import Invalid, NotFound, operation_outcome
@@ -100,7 +101,6 @@ def owner_of(request: Request) -> str:
 
 
 def _base(request: Request) -> str:
-    from codoc_fhir.api.routes import base_url
 
     return base_url(request)
 
@@ -109,7 +109,6 @@ def _base(request: Request) -> str:
 
 
 def _check_kickoff(request: Request, pairs: list[tuple[str, str]]) -> None:
-    from codoc_fhir.api.routes import check_format
 
     check_format(request)
     if "respond-async" not in request.headers.get("prefer", "").lower():
@@ -266,7 +265,6 @@ def _add_plain(app: FastAPI, path: str, endpoint: Any, method: str, summary: str
 def install_export_routes(app: FastAPI, server: Any) -> None:
     """`$export`, its status/file URLs and `$everything`: before `/{Type}/{ident}`."""
     from codoc_fhir.api.everything import everything_endpoint
-    from codoc_fhir.api.routes import BASE, _add
 
     _add(app, f"{BASE}/$export", _kickoff(server, False), "GET", "Bulk Data", True, OPERATION_DOC)
     patient_export = _kickoff(server, True)

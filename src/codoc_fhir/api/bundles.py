@@ -55,13 +55,13 @@ from codoc_fhir.api.routes import (
     read_body,
     resource_headers,
 )
+from codoc_fhir.api.search_routes import search_in
 from codoc_fhir.api.terminology import operation_named, parameters_of
 from codoc_fhir.api.validate import create_check, dry_run_in, instance_check, verdict
 from codoc_fhir.api.visibility import Visibility, withheld
 from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid, element_path
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.registry import Address
-from codoc_fhir.search.api import search_in
 
 
 class NotSupported(FhirError):

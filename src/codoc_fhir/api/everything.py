@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from codoc_fhir.api.export_jobs import exported_kinds, rows_after, rows_clause
 from codoc_fhir.api.origin import public_origin
+from codoc_fhir.api.routes import base_url, check_format
 from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.fhir.responses import fhir_response
@@ -137,7 +138,6 @@ def everything_bundle(
 def everything_endpoint(server: Any) -> Any:
     """The handler of GET `/Patient/{patient_id}/$everything`."""
     from codoc_fhir.api.bulk_export import compartment_types, readable_types, requested_types
-    from codoc_fhir.api.routes import base_url, check_format
 
     async def everything(request: Request, patient_id: str) -> Response:
         check_format(request)

@@ -30,7 +30,6 @@ from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.api.origin import public_base
 from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.config import Settings
-from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import (
     Invalid,
     NotImplementedYet,
@@ -438,51 +437,3 @@ def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
         )
     _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
     _instance_routes(app, server, standard, standard_resolver(fhir_type), fhir_type.name, True)
-
-
-def install_routes(app: FastAPI, server: Server) -> None:
-    """Every route of the server, from the registry; sub-paths first so they win."""
-    from codoc_fhir.api.bulk_export import install_export_routes
-    from codoc_fhir.api.bundles import install_bundle_routes
-    from codoc_fhir.api.extract_phenotypes import install_extraction_routes
-    from codoc_fhir.api.history import install_history_routes
-    from codoc_fhir.api.smart import install_smart_routes
-    from codoc_fhir.api.terminology import install_terminology_routes
-    from codoc_fhir.api.validate import install_validate_routes
-    from codoc_fhir.fhir.capability import capability_statement
-
-    statement = capability_statement(server.registry, server.settings)
-
-    async def metadata(request: Request) -> Response:
-        answer = dict(statement, date=utc_now().isoformat(timespec="seconds"))
-        return fhir_response(request, answer)
-
-    summary = "The CapabilityStatement: what the server supports (public; the health check)"
-    _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", summary=summary)
-    install_smart_routes(app, server)
-    install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
-    install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
-    install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`
-    install_validate_routes(app, server)
-    install_terminology_routes(app, server)  # `/CodeSystem/$lookup`: before `/CodeSystem/{ident}`
-    install_extraction_routes(app, server)  # $extract-phenotypes (research, section 11)
-    from codoc_fhir.search.api import install_search_routes
-
-    install_search_routes(app, server)  # before `/encounter/{ident}` so sub-paths win
-    for kind in server.registry.sub_paths():
-        _sub_path_routes(app, server, kind)
-    for kind in server.registry.kinds():
-        add_routes = getattr(kind, "add_routes", None)
-        if add_routes is not None:
-            add_routes(app, server)
-    for fhir_type in server.registry:
-        _type_routes(app, server, fhir_type)
-    r5 = _not_yet("FHIR R5 (5.0.0) is not available yet: use /v4.3.0/")
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        app.add_api_route(
-            "/v5.0.0/{rest:path}",
-            r5,
-            methods=[method],
-            include_in_schema=False,
-            name=f"r5 {method}",
-        )

@@ -11,7 +11,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import RowMapping
 
@@ -88,12 +87,6 @@ class CodeSystem(Resource):
         if found is None:
             raise NotFound(f"CodeSystem {key} does not exist")
         return int(found)
-
-    def add_routes(self, app: FastAPI, server: Any) -> None:
-        """The concept sub-routes, under both the Codoc and the standard path."""
-        from codoc_fhir.resources.codesystem_routes import install_concept_routes
-
-        install_concept_routes(app, server, self)
 
     # --- input -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.api.origin import public_origin
+from codoc_fhir.api.routes import BASE, _add, base_url, check_format
 from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.fhir.errors import UnsupportedMediaType
 from codoc_fhir.fhir.references import key_number
@@ -126,8 +127,6 @@ def _compartment_id(text: str) -> int:
 
 def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment: bool) -> Any:
     async def answer(request: Request, patient_id: str | None) -> Response:
-        from codoc_fhir.api.routes import base_url, check_format
-
         check_format(request)
         pairs = await _pairs(request, form)
         origin = public_origin(request)
@@ -160,8 +159,6 @@ def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment
 
 
 def _paths(app: FastAPI, server: Any, path: str, kinds: Sequence[Resource], tag: str) -> None:
-    from codoc_fhir.api.routes import _add
-
     _add(app, path, _endpoint(server, kinds, form=False, compartment=False), "GET", tag)
     search_post = _endpoint(server, kinds, form=True, compartment=False)
     summary = f"Search {tag} resources, parameters in a form body (a searchset Bundle)"
@@ -170,8 +167,6 @@ def _paths(app: FastAPI, server: Any, path: str, kinds: Sequence[Resource], tag:
 
 def install_search_routes(app: FastAPI, server: Any) -> None:
     """Every search route; call before the instance routes (`/encounter/{ident}`)."""
-    from codoc_fhir.api.routes import BASE, _add
-
     registry = server.registry
     for kind in registry.sub_paths():
         _paths(app, server, f"{BASE}/{kind.codoc_path}", [kind], kind.fhir_type)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,7 +21,7 @@ from starlette.responses import Response
 from codoc_fhir.api.auth import check_patient
 from codoc_fhir.api.routes import BASE, Endpoint, Server, _add, base_url, check_format, read_body
 from codoc_fhir.api.visibility import Visibility
-from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, Required
+from codoc_fhir.fhir.errors import Invalid, NotFound, Required
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources import codesystem_concepts as rows
 from codoc_fhir.resources.base import check_if_match
@@ -65,14 +64,6 @@ def _answer(request: Request, concept: Any, status: int = 200) -> Response:
     return fhir_response(request, rows.concept_json(concept), status, headers)
 
 
-def _write(server: Server, work: Callable[[Connection], Any]) -> Any:
-    """One transaction; a unique/foreign-key race the checks missed is a 409, not a 500."""
-    try:
-        return server.run_write(work)
-    except IntegrityError as error:
-        raise Conflict("The change conflicts with concurrent changes to the concepts") from error
-
-
 def _fetch(conn: Connection, num: int) -> Any:
     return conn.execute(
         select(dwh_thesaurus_data).where(dwh_thesaurus_data.c.thesaurus_data_num == num)
@@ -111,7 +102,7 @@ def _create(server: Server, kind: CodeSystem, resolve: Resolver) -> Endpoint:
             rows.touch_thesaurus(conn, code)
             return _fetch(conn, num)
 
-        created = await run_in_threadpool(_write, server, work)
+        created = await run_in_threadpool(server.run_write, work)
         if isinstance(created, list):
             answer = {"concept": [rows.concept_json(row) for row in created]}
             return fhir_response(request, answer, 200)
@@ -170,7 +161,7 @@ def _change(server: Server, kind: CodeSystem, resolve: Resolver, *, merge: bool)
             rows.touch_thesaurus(conn, code)
             return _fetch(conn, row.thesaurus_data_num)
 
-        return _answer(request, await run_in_threadpool(_write, server, work))
+        return _answer(request, await run_in_threadpool(server.run_write, work))
 
     return change
 
@@ -187,7 +178,7 @@ def _delete(server: Server, kind: CodeSystem, resolve: Resolver) -> Endpoint:
             rows.delete_concepts(conn, server.settings, [row])
             rows.touch_thesaurus(conn, code)
 
-        await run_in_threadpool(_write, server, work)
+        await run_in_threadpool(server.run_write, work)
         return Response(status_code=204)
 
     return delete
