@@ -301,6 +301,19 @@ class Resource:
         record_deletion(conn, self, current)
 
 
+def child_rows(
+    conn: Connection, column: Column, nums: Sequence[int], *order: Any
+) -> dict[int, list[Any]]:
+    """The rows of `column`'s table that belong to each parent of `nums` (the parent's
+    number -> its rows, in `order`), in one query: a page's children without N+1."""
+    grouped: dict[int, list[Any]] = {num: [] for num in nums}
+    table = column.table
+    query = select(table).where(column.in_(nums)).order_by(column, *order)
+    for child in conn.execute(query):
+        grouped[getattr(child, column.name)].append(child)
+    return grouped
+
+
 def count_referrers(conn: Connection, referrers: Sequence[Referrer], num: int) -> str:
     """'2 Procedure, 1 DocumentReference' for the rows still pointing at `num` ('' if none)."""
     counts: dict[str, int] = {}

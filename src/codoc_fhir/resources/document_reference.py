@@ -27,7 +27,7 @@ from codoc_fhir.resources.attachments import (
     decode_base64,
     parse_content,
 )
-from codoc_fhir.resources.base import Referrer, Resource
+from codoc_fhir.resources.base import Referrer, Resource, child_rows
 from codoc_fhir.search import catalog
 from codoc_fhir.warehouse.schema import (
     dwh_document,
@@ -232,15 +232,8 @@ class DocumentReference(Resource):
 
     def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
         nums = [row["document_num"] for row in rows]
-        table = dwh_document_author
-        authors: dict[int, list[Any]] = {num: [] for num in nums}
-        query = (
-            select(table)
-            .where(table.c.document_num.in_(nums))
-            .order_by(table.c.document_num, table.c.author_order)
-        )
-        for author in conn.execute(query):
-            authors[author.document_num].append(author)
+        table = dwh_document_author.c
+        authors = child_rows(conn, table.document_num, nums, table.author_order)
         pairs = [(a.org_level, a.org_num) for found in authors.values() for a in found]
         return {"authors": authors, "org_names": links.organization_names(conn, pairs)}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, false, select
+from sqlalchemy import Connection, exists, false
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.config import Settings
@@ -24,7 +24,7 @@ from codoc_fhir.fhir.errors import Invalid, Required
 from codoc_fhir.fhir.references import key_number, reference_dict
 from codoc_fhir.fhir.validation import require, text_value
 from codoc_fhir.resources import links
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.resources.base import Resource, SearchParam, child_rows
 from codoc_fhir.search import declare
 from codoc_fhir.search.model import SearchFilter
 from codoc_fhir.search.types import reference as reference_search
@@ -136,15 +136,8 @@ class Group(Resource):
 
     def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
         nums = [row["cohort_num"] for row in rows]
-        members: dict[int, list[Any]] = {num: [] for num in nums}
-        query = (
-            select(dwh_cohort_patient)
-            .where(dwh_cohort_patient.c.cohort_num.in_(nums))
-            .order_by(dwh_cohort_patient.c.cohort_num, dwh_cohort_patient.c.member_order)
-        )
-        for member in conn.execute(query):
-            members[member.cohort_num].append(member)
-        return {"members": members}
+        members = dwh_cohort_patient.c
+        return {"members": child_rows(conn, members.cohort_num, nums, members.member_order)}
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         num = row["cohort_num"]
