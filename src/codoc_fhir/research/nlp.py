@@ -17,11 +17,6 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import edsnlp
-import edsnlp.pipes as eds
-
-from codoc_fhir.research.cues import CUES
-
 LANGUAGES = ("french", "english")
 CACHE_SIZE = 4
 SENTENCE_END = re.compile(r"(?<=[.!?\n])\s+")
@@ -94,6 +89,14 @@ def term_variants(term: str, language: str) -> list[str]:
 
 def build_nlp(concepts: Sequence[Concept], language: str) -> Any:
     """The edsnlp pipeline matching `concepts` in `language` text."""
+    # Imported on first use, not with the module: loading spaCy and edsnlp (the cue lists
+    # build on edsnlp's own) takes 1.5 to 3 s, which every server start and worker would
+    # pay though few requests extract. No import cycle is involved.
+    import edsnlp
+    import edsnlp.pipes as eds
+
+    from codoc_fhir.research.cues import CUES
+
     if language not in LANGUAGES:
         raise ValueError(f"unknown text language {language!r}")
     negation, hypothesis, family = CUES[language]
