@@ -112,7 +112,11 @@ def test_documented_create_answers_and_stores_the_document(client, context, engi
     assert created["date"] == "2024-01-15T10:00:00Z"
     assert created["author"] == [
         {"display": "Dr. Smith"},
-        {"reference": "Organization/department-2", "display": "Emergency Department"},
+        {  # the reference's `type` is kept as sent (CONTRACT section 9)
+            "reference": "Organization/department-2",
+            "type": "https://hl7.org/fhir/R4B/organization.html",
+            "display": "Emergency Department",
+        },
     ]
     attachment = created["content"][0]["attachment"]
     assert attachment["contentType"] == "text/html"
@@ -370,7 +374,7 @@ def test_identifier_type_status_and_authors_round_trip(client, context, engine):
         ],
     )
     created = client.post("/v4.3.0/documentreference/", json=body).json()
-    assert created["identifier"][1] == {"use": "usual", "value": "DOC-42"}
+    assert created["identifier"][1] == {"use": "usual", "system": "urn:his:doc", "value": "DOC-42"}
     assert created["status"] == "superseded"
     assert created["type"]["coding"][0]["code"] == "CR-CONSULT"
     assert [author.get("display") for author in created["author"]] == [

@@ -298,7 +298,7 @@ def test_documented_death_declarations(client, engine):
 def test_deceased_false_is_the_warehouse_alive(client, engine):
     client.post(PATIENT, json=dict(QUICKSTART_PATIENT, deceasedBoolean=True))
     answered = client.patch(f"{PATIENT}1/", json={"deceasedBoolean": False}).json()
-    assert "deceasedBoolean" not in answered
+    assert answered["deceasedBoolean"] is False  # answered as sent (CONTRACT section 9)
     assert patient_row(engine)["death_code"] is None
 
 

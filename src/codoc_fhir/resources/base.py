@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
 from sqlalchemy import Column, Connection, Table, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -26,10 +27,12 @@ from sqlalchemy.exc import IntegrityError
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed, names_elements
 from codoc_fhir.fhir.json_types import check_json_types
+from codoc_fhir.fhir.kept import kept_codings, kept_elements, with_kept
 from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
 from codoc_fhir.resources.history import check_not_deleted, record_deletion, record_version
+from codoc_fhir.warehouse.schema import TOKEN_LENGTH, fhir_token
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,12 @@ class Resource:
     search_params: ClassVar[dict[str, SearchParam]] = {}
     # The column naming the patient a row belongs to (patient-scoped tokens); None: no patient.
     patient_column_name: ClassVar[str | None] = "patient_num"
+    # Whether elements no column holds are kept with the row (fhir/kept.py). Off for kinds
+    # whose answer other interactions also change (CodeSystem concepts have their own
+    # operations): a kept copy would bring back what those removed.
+    keeps_elements: ClassVar[bool] = True
+    # Elements answered in a canonical form of the kind's own (never kept beside it).
+    canonical_elements: ClassVar[frozenset[str]] = frozenset()
 
     # --- identity ----------------------------------------------------------------------
 
@@ -166,7 +175,10 @@ class Resource:
         return row
 
     def render(self, rows: Sequence[RowMapping], related: dict[str, Any]) -> list[dict]:
-        return [self.with_meta(self.to_fhir(row, related), row) for row in rows]
+        return [
+            self.with_meta(with_kept(self.to_fhir(row, related), _kept_of(row)), row)
+            for row in rows
+        ]
 
     def with_meta(self, resource: dict[str, Any], row: RowMapping) -> dict[str, Any]:
         meta = {
@@ -197,11 +209,50 @@ class Resource:
                 self.table.insert().values(**values).returning(self.key)
             ).scalar_one()
             self.write_children(conn, num, body)
-        resource = self.read(conn, num)
+        resource = self.keep(conn, num, body, created=True)
         record_version(conn, self, num, "POST", resource)
         if not read_back:
             return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
         return resource
+
+    def keep(
+        self, conn: Connection, num: int, body: dict[str, Any], *, created: bool = False
+    ) -> dict[str, Any]:
+        """Keep what of `body` the written row does not give back (fhir/kept.py), index its
+        codes for token search, and return the resource as every later read answers it."""
+        row = self.fetch_row(conn, num)
+        answered = self.to_fhir(row, self.load_related(conn, [row]))
+        kept = (
+            kept_elements(body, answered, self.canonical_elements) if self.keeps_elements else None
+        )
+        stored = orjson.dumps(kept).decode() if kept else None
+        if stored != row["fhir_kept"]:
+            conn.execute(self.table.update().where(self.key == num).values(fhir_kept=stored))
+        self.index_codes(conn, num, kept, created=created)
+        return self.with_meta(with_kept(answered, kept), row)
+
+    def index_codes(
+        self, conn: Connection, num: int, kept: dict[str, Any] | None, *, created: bool = False
+    ) -> None:
+        """The fhir_token rows of a resource: the codings and identifiers of its kept
+        elements (codes longer than a token column stay searchable only by their column)."""
+        if not created:
+            self.drop_codes(conn, num)
+        rows = [
+            {"table_name": self.table.name, "row_num": num, "element": element}
+            | {"system": system, "code": code}
+            for element, system, code in kept_codings(kept)
+            if len(code) <= TOKEN_LENGTH and len(system or "") <= TOKEN_LENGTH
+        ]
+        if rows:
+            conn.execute(fhir_token.insert(), rows)
+
+    def drop_codes(self, conn: Connection, num: int) -> None:
+        conn.execute(
+            fhir_token.delete().where(
+                fhir_token.c.table_name == self.table.name, fhir_token.c.row_num == num
+            )
+        )
 
     def lock_row(self, conn: Connection, num: int) -> RowMapping:
         """The row, locked until the transaction ends: concurrent writers of one resource
@@ -243,7 +294,7 @@ class Resource:
         self.write_next_version(conn, num, current["row_version"], values)
         with _conflicts_as_409():
             self.write_children(conn, num, body)
-        resource = self.read(conn, num)
+        resource = self.keep(conn, num, body)
         record_version(conn, self, num, method, resource)
         return resource
 
@@ -298,7 +349,13 @@ class Resource:
         )
         with _conflicts_as_409():
             conn.execute(statement)
+        self.drop_codes(conn, num)
         record_deletion(conn, self, current)
+
+
+def _kept_of(row: RowMapping) -> dict[str, Any] | None:
+    stored = row.get("fhir_kept")
+    return orjson.loads(stored) if stored else None
 
 
 def child_rows(

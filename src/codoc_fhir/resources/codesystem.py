@@ -61,6 +61,7 @@ def sent_code(body: dict[str, Any]) -> tuple[str | None, str]:
 
 
 class CodeSystem(Resource):
+    keeps_elements = False  # concepts change through their own operations too
     fhir_type = "CodeSystem"
     label = "CodeSystem"
     table = dwh_thesaurus

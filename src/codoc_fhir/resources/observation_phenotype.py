@@ -276,6 +276,7 @@ class ObservationPhenotype(Resource):
     label = "Observation"
     table = dwh_enrsem
     codoc_path = "observation/phenotype"
+    canonical_elements = frozenset({"component"})  # flags and scores in one form
     id_prefix = "phenotype-"
     search_params = catalog.phenotype_params()
 

@@ -38,6 +38,7 @@ metadata = MetaData(
 # SQLite only auto-increments INTEGER PRIMARY KEY columns; PostgreSQL gets BIGINT.
 Key = BigInteger().with_variant(Integer(), "sqlite")
 Timestamp = DateTime(timezone=True)
+TOKEN_LENGTH = 255  # longer codes and systems stay in the kept elements, not in fhir_token
 
 
 def _pk(name: str) -> Column:
@@ -50,6 +51,8 @@ def _audit() -> list[Column]:
         Column("upload_id", BigInteger),
         Column("update_date", Timestamp),
         Column("row_version", Integer, nullable=False, server_default="1"),  # added
+        # added: the elements of the resource no column holds (JSON, see fhir/kept.py)
+        Column("fhir_kept", Text),
     ]
 
 
@@ -572,6 +575,18 @@ fhir_export_job = Table(  # added: Bulk Data $export jobs, visible to every work
 )
 
 # --- versions ----------------------------------------------------------------------------
+
+fhir_token = Table(  # added: codes and identifiers inside kept elements, for token search
+    "fhir_token",
+    metadata,
+    Column("table_name", String(64), nullable=False),
+    Column("row_num", Key, nullable=False),
+    Column("element", String(64), nullable=False),  # the top-level element holding the code
+    Column("system", String(TOKEN_LENGTH)),
+    Column("code", String(TOKEN_LENGTH), nullable=False),
+    Index("ix_fhir_token_code", "table_name", "element", "code"),
+    Index("ix_fhir_token_row", "table_name", "row_num"),
+)
 
 dwh_resource_history = Table(  # added: every version of every resource written by the API
     "dwh_resource_history",
