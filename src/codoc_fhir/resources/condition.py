@@ -126,14 +126,16 @@ def onset_date(body: dict[str, Any]) -> tuple[datetime | None, str | None, str]:
 
 
 def abatement_date(body: dict[str, Any]) -> tuple[datetime | None, str | None, str]:
-    """The abatement as a date, its precision, and the element it came from ('' when it
-    is not dated)."""
+    """The abatement as a date, its precision, and the element end_date is answered in:
+    '' when an abatement was sent in an undated form (abatementAge, abatementString...);
+    abatementDateTime when none was sent, so that an end_date set later shows."""
     if body.get("abatementDateTime"):
         return *parse_date(body["abatementDateTime"], "abatementDateTime"), "abatementDateTime"
     end = values.get_path(body, ("abatementPeriod", "end"))
     if end:
         return *parse_date(end, "abatementPeriod.end"), "abatementPeriod"
-    return None, None, ""
+    undated = any(name.startswith("abatement") for name in body)
+    return None, None, "" if undated else "abatementDateTime"
 
 
 def date_columns(body: dict[str, Any]) -> dict[str, Any]:
