@@ -648,3 +648,21 @@ def test_the_capability_statement_lists_condition(client):
     assert wanted | {"clinical-status", "identifier"} <= names
     interactions = {item["code"] for item in condition["interaction"]}
     assert {"read", "create", "update", "patch", "delete", "search-type"} <= interactions
+
+
+def test_include_chain_validate_and_conditional_create(client, three_conditions):
+    included = client.get(f"{BASE}/Condition?_id=1&_include=Condition:subject").json()
+    modes = sorted(entry["search"]["mode"] for entry in included["entry"])
+    assert modes == ["include", "match"]
+    chained = client.get(f"{BASE}/Condition?subject:Patient.identifier=IPP-OTHER").json()
+    assert [entry["resource"]["id"] for entry in chained["entry"]] == ["3"]
+    valid = client.post(f"{BASE}/Condition/$validate", json=CONDITION)
+    assert valid.status_code == 200
+    invalid = client.post(f"{BASE}/Condition/$validate", json=without("code"))
+    assert invalid.status_code == 400
+    again = client.post(
+        f"{BASE}/Condition", json=CONDITION, headers={"If-None-Exist": "identifier=COND-1"}
+    )
+    assert again.status_code == 200
+    assert again.json()["id"] == "1"
+    assert client.get(f"{BASE}/Condition").json()["total"] == 3
