@@ -68,6 +68,7 @@ class Condition(DataFactResource):
         self, conn: Connection, body: dict[str, Any], current: RowMapping | None
     ) -> dict[str, Any]:
         code = require(body, "code")
+        # common_values takes a stay only: the encounter (a stay or a movement) is read here
         row = self.common_values(conn, {**body, "encounter": None})
         if body.get("encounter"):
             row["stay_num"] = links.stay_of_encounter(
