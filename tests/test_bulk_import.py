@@ -27,7 +27,7 @@ from codoc_fhir.warehouse.schema import (
 )
 
 VENV_BIN = Path(sys.executable).parent
-# Dependency order, as docs/IMPORT.md asks; the last three types are not served here.
+# Dependency order, as docs/IMPORT.md asks; the last two types are not served here.
 ORDER = [
     "Patient",
     "Encounter",
@@ -129,6 +129,7 @@ def test_ndjson_cohort_loads_with_references_rewritten_to_our_ids(
     assert count(engine, dwh_patient_stay) == total(client, "Encounter") == encounters
     assert total(client, "Observation") == observations
     assert total(client, "MedicationRequest") == len(cohort["MedicationRequest"])
+    assert total(client, "Condition") == len(cohort["Condition"])
     assert total(client, "DiagnosticReport") == 0
 
     # Every reference now names our resources.
@@ -274,7 +275,7 @@ def test_unsupported_types_blank_lines_and_bad_lines(client, database_url, tmp_p
     path.write_text(
         json.dumps(patient)
         + "\n\n"
-        + json.dumps({"resourceType": "Condition", "id": "c1"})
+        + json.dumps({"resourceType": "AllergyIntolerance", "id": "a1"})
         + "\n{not json\n"
         + json.dumps([1, 2])
         + "\n"
@@ -286,7 +287,7 @@ def test_unsupported_types_blank_lines_and_bad_lines(client, database_url, tmp_p
     out, err = capsys.readouterr()
     assert status == 1
     assert "mixed.ndjson: 1 created, 0 skipped (already imported), 2 failed" in out
-    assert "not imported (type not served here): Condition 1" in out
+    assert "not imported (type not served here): AllergyIntolerance 1" in out
     assert f"{path}:4: line: 400 invalid: not JSON" in err
     assert [json.loads(line)["line"] for line in errors.read_text().splitlines()] == [4, 5]
     assert total(client, "Patient") == 1

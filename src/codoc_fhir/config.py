@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     thesaurus_medication: str = Field("Prescription", validation_alias="THESAURUS_CODE_MEDICATION")
     thesaurus_diagnostic: str = Field("Diagnostic", validation_alias="THESAURUS_CODE_DIAGNOSTIC")
     thesaurus_observation: str = Field("Biologie", validation_alias="THESAURUS_CODE_OBSERVATION")
+    thesaurus_condition: str = Field("CIM10", validation_alias="THESAURUS_CODE_CONDITION")
     thesaurus_phenotype: str = Field("Phenotypes", validation_alias="THESAURUS_CODE_PHENOTYPE")
     strict_codes: bool = Field(False, validation_alias="CODOC_STRICT_CODES")
     rate_limit_anonymous: str = Field("100/hour", validation_alias="CODOC_RATE_LIMIT_ANONYMOUS")
