@@ -426,12 +426,6 @@ BAD_STAYS = [
         "invalid",
         "serviceProvider",
     ),
-    (
-        _with(DOC_STAY, identifier=[{"value": "A"}, {"value": "B"}]),
-        400,
-        "invalid",
-        "identifier",
-    ),
     (_with(DOC_STAY, identifier=[{"value": "x" * 301}]), 400, "invalid", "identifier"),
     (
         _with(DOC_STAY, hospitalization={"admitSource": {"coding": [{"display": "home"}]}}),

@@ -421,11 +421,6 @@ def _without(body: dict, field: str) -> dict:
             "invalid",
             "ends before it starts",
         ),
-        (
-            dict(DOC_DEPARTMENT, identifier=[{"value": "A"}, {"value": "B"}]),
-            "invalid",
-            "one usual identifier",
-        ),
         (dict(DOC_DEPARTMENT, identifier=[{"value": "C" * 31}]), "invalid", "30"),
         (dict(DOC_DEPARTMENT, name="N" * 401), "invalid", "400"),
         (dict(DOC_DEPARTMENT, resourceType="Patient"), "invalid", "resourceType"),

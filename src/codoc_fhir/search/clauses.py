@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_, select, true
 
 from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kept_tokens import widened
 from codoc_fhir.search.model import SearchFilter, chain_targets, params_of
 from codoc_fhir.search.types import date, quantity, reference, string, token
 
@@ -29,8 +30,12 @@ BUILDERS: dict[str, Builder] = {
 
 def filter_clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:
     if param.build is not None:
-        return param.build(kind, search_filter)
-    return BUILDERS[param.type](kind, param, search_filter)
+        clause = param.build(kind, search_filter)
+    else:
+        clause = BUILDERS[param.type](kind, param, search_filter)
+    if param.type == "token":
+        return widened(kind, param, search_filter, clause)
+    return clause
 
 
 def kind_where(
