@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 Scope = dict[str, Any]
 log = logging.getLogger("codoc_fhir.ratelimit")
 
+ASYNC_CONNECTIONS = 32  # per worker process: each request holds one for a round trip
 PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 EXEMPT_PREFIXES = ("/docs", "/openapi.json")
 EXEMPT_PATHS = (f"/v{FHIR_VERSION}/metadata", f"/v{FHIR_VERSION}/metadata/")
@@ -112,7 +113,8 @@ class RedisCounter:
     """Counters in Redis: INCR and EXPIRE in one MULTI pipeline, one round trip.
 
     The middleware uses the asyncio client (one per event loop: its connections belong to
-    the loop that opened them); `hit` uses a synchronous one, for threads and tools.
+    the loop that opened them); `hit` uses a synchronous one, for threads and tools. The
+    asyncio pool waits for a free connection (up to 2 s) rather than failing a burst.
     """
 
     def __init__(self, url: str, prefix: str = "codoc-fhir:rate:") -> None:
@@ -123,7 +125,11 @@ class RedisCounter:
         options: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
         self.client = redis.Redis.from_url(url, **options)
         self.prefix = prefix
-        self._new_async_client = lambda: redis.asyncio.Redis.from_url(url, **options)
+        self._new_async_client = lambda: redis.asyncio.Redis.from_pool(
+            redis.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=ASYNC_CONNECTIONS, timeout=2, **options
+            )
+        )
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, redis.asyncio.Redis
         ] = weakref.WeakKeyDictionary()

@@ -180,6 +180,7 @@ class LocalCounter:
 
     def close(self) -> None:
         with self._thread_lock:
+            _open_counters.discard(self)
             self._table.close()
 
     async def aclose(self) -> None:
