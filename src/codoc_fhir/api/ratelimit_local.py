@@ -159,7 +159,9 @@ class LocalCounter:
 
     @classmethod
     def for_database(cls, database_url: str, directory: str | None) -> LocalCounter:
-        return cls(counter_path(database_url, directory))
+        path = counter_path(database_url, directory)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return cls(path)
 
     def hit(self, key: str, window_start: int, period: int) -> int:
         tag, window_end = tag_of(key, window_start), window_start + period
@@ -203,9 +205,11 @@ class LocalCounter:
 
     def _reopen(self) -> None:
         """A mapping of its own (after a fork the child shares the parent's open file, on
-        which flock would not keep them apart)."""
+        which flock would not keep them apart). Should the new one fail, the old one
+        stays: the processes that still map it keep counting together."""
+        table = _Table(self.path, self.slots)
         self._table.close()
-        self._table = _Table(self.path, self.slots)
+        self._table = table
 
     def _after_fork(self) -> None:
         self._thread_lock = threading.Lock()  # another thread of the parent may hold it
