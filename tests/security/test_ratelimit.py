@@ -5,6 +5,7 @@ by the machine's processes, Redis or the database)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,12 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 from codoc_fhir.api.ratelimit import (
+    Counter,
     DatabaseCounter,
     Limit,
+    RateLimiter,
     RedisCounter,
     configured_limit,
     parse_limit,
 )
+from codoc_fhir.api.ratelimit_local import LocalCounter
 from codoc_fhir.app import create_app
 from codoc_fhir.config import Settings
 from codoc_fhir.warehouse.schema import fhir_rate_limit
@@ -122,6 +126,27 @@ def test_redis_counter_is_exact_from_the_event_loop():
         return sorted(counts)
 
     assert asyncio.run(hammer()) == list(range(1, 201))
+
+
+def _counter(store: str, engine, tmp_path) -> Counter:
+    if store == "redis":
+        return _redis_or_skip()
+    if store == "database":
+        return DatabaseCounter(engine)
+    return LocalCounter(tmp_path / "counters")
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_the_window_rolls_over_in_every_store(engine, tmp_path, store):
+    limit = Limit(2, 60)
+    limiter = RateLimiter(_counter(store, engine, tmp_path), None, limit)
+    key, start = f"sub:rollover-{uuid.uuid4().hex}", time.time() // 60 * 60 + 30
+    assert [limiter.check(key, limit, now=start + n) for n in range(3)] == [
+        (1, 30),
+        (0, 29),
+        (-1, 28),
+    ]
+    assert limiter.check(key, limit, now=start + 30) == (1, 60)  # the next window
 
 
 @pytest.mark.parametrize("store", STORES)
