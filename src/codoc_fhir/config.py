@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         DEFAULT_MAX_TRANSACTION_BYTES, validation_alias="CODOC_MAX_TRANSACTION_BYTES"
     )
     redis_url: str | None = Field(None, validation_alias="CODOC_REDIS_URL")
+    # where the rate-limit counters live (api/ratelimit.py); unset: redis with a Redis URL,
+    # else local (a memory-mapped file shared by the processes of this machine)
+    rate_limit_store: Literal["database", "local", "redis"] | None = Field(
+        None, validation_alias="CODOC_RATE_LIMIT_STORE"
+    )
+    rate_limit_dir: str | None = Field(None, validation_alias="CODOC_RATE_LIMIT_DIR")
     access_log: bool = Field(True, validation_alias="CODOC_ACCESS_LOG")
     export_dir: str = Field(  # Bulk Data $export files; shared by every worker process
         default_factory=lambda: str(Path(tempfile.gettempdir()) / "codoc-exports"),
