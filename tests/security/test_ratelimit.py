@@ -46,7 +46,9 @@ def _redis_or_skip() -> RedisCounter:
 def _store_env(store: str) -> dict[str, str]:
     """The settings of a store (Redis skipped where there is none)."""
     if store == "redis":
-        _redis_or_skip()
+        client = _redis_or_skip().client
+        for name in client.scan_iter("codoc-fhir:rate:*"):  # an earlier run's counters
+            client.delete(name)
         return {"CODOC_RATE_LIMIT_STORE": "redis", "CODOC_REDIS_URL": REDIS_URL}
     return {"CODOC_RATE_LIMIT_STORE": store}
 

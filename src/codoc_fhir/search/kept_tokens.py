@@ -45,7 +45,7 @@ def _kept_code(kind: Resource, param: SearchParam, text: str) -> Any:
         return false()
     tokens = fhir_token.c
     if system is None:
-        system_test = true()
+        system_test: Any = true()
     elif system == "":
         system_test = tokens.system.is_(None)
     else:
