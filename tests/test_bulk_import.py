@@ -17,8 +17,8 @@ from carebundle import generate_cohort, to_json, to_ndjson
 from sqlalchemy import func, select
 
 from codoc_fhir import cli
-from codoc_fhir.bulk_import import Importer
-from codoc_fhir.bulk_import_ids import IdMap
+from codoc_fhir.bulk.ids import IdMap
+from codoc_fhir.bulk.importer import Importer
 from codoc_fhir.warehouse.schema import (
     dwh_patient,
     dwh_patient_stay,
@@ -322,7 +322,7 @@ def test_the_installed_command_imports_with_the_environment_database(
 
 
 def test_importer_counts_per_file(client, database_url, tmp_path):
-    from codoc_fhir.bulk_import import ImportOptions
+    from codoc_fhir.bulk.importer import ImportOptions
     from tests.conftest import make_settings
 
     path = write_ndjson(tmp_path / "Patient.ndjson", [simple_patient("x")])
@@ -339,7 +339,7 @@ def test_importer_counts_per_file(client, database_url, tmp_path):
 def test_progress_lines_without_a_terminal_and_a_bar_on_one(
     client, database_url, tmp_path, capsys, monkeypatch
 ):
-    from codoc_fhir.bulk_import import ImportOptions, run_import
+    from codoc_fhir.bulk.importer import ImportOptions, run_import
     from tests.conftest import make_settings
 
     patients = [simple_patient(f"p{n}") for n in range(4)]

@@ -87,7 +87,7 @@ def _import(args: argparse.Namespace) -> None:
     """Bulk import of NDJSON and Bundle files (docs/IMPORT.md); exits 1 on failures."""
     from pathlib import Path
 
-    from codoc_fhir.bulk_import import ImportOptions, run_import
+    from codoc_fhir.bulk.importer import ImportOptions, run_import
 
     settings = get_settings()
     if args.database_url:

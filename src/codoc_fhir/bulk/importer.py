@@ -22,9 +22,9 @@ import orjson
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from codoc_fhir.bulk_import_files import FileUnreadable, Record, SourceFile, import_key
-from codoc_fhir.bulk_import_ids import IdMap, source_key
-from codoc_fhir.bulk_import_progress import Progress
+from codoc_fhir.bulk.files import FileUnreadable, Record, SourceFile, import_key
+from codoc_fhir.bulk.ids import IdMap, source_key
+from codoc_fhir.bulk.progress import Progress
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
