@@ -543,3 +543,22 @@ def test_two_imports_at_once_create_nothing_twice(client, engine, database_url, 
         assert job.returncode == 0 and "Traceback" not in err
     assert count(engine, dwh_patient) == 150
     assert count(engine, fhir_import_id_map) == 150
+
+
+def test_a_value_the_database_refuses_fails_that_resource_only(
+    client, engine, database_url, tmp_path, capsys
+):
+    refused = simple_patient("nul")
+    refused["name"] = [{"family": "A\u0000B"}]  # valid JSON and FHIR; PostgreSQL text refuses NUL
+    path = write_ndjson(tmp_path / "Patient.ndjson", [refused, simple_patient("fine")])
+    status = run("--database-url", database_url, "--continue-on-error", str(path))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    if engine.dialect.name == "postgresql":
+        assert status == 1
+        assert "Patient.ndjson: 1 created, 0 skipped (already imported), 1 failed" in out
+        assert "  1 Patient: 400 invalid: The database refused a value: PostgreSQL text " in out
+        assert f"at {path}:1\n" in out
+    else:
+        assert status == 0 and "Patient.ndjson: 2 created" in out
+    assert total(client, "Patient") == (1 if engine.dialect.name == "postgresql" else 2)

@@ -486,7 +486,7 @@ def _fhir(error: FhirError | DBAPIError) -> FhirError:
         )
     reason = _reason(error)
     if isinstance(error, DataError):
-        return Invalid(f"A value does not fit its warehouse column: {reason}")
+        return Invalid(f"The database refused a value: {reason}")
     if error.connection_invalidated or isinstance(error, InterfaceError):
         raise error
     return FhirError(f"The database refused the resource: {reason}", status=500)
