@@ -343,7 +343,7 @@ def test_importer_counts_per_file(client, database_url, tmp_path):
     finally:
         importer.engine.dispose()
     assert (counters.created, counters.skipped, counters.failed) == (1, 0, 0)
-    assert (again.created, again.skipped) == (1, 0)  # the checkpoint's counters
+    assert (again.created, again.skipped) == (1, 0)  # read once: the first read's counters
 
 
 def test_progress_lines_without_a_terminal_and_a_bar_on_one(
@@ -496,6 +496,15 @@ def test_an_edited_file_writes_only_what_is_new_or_changed(
     untouched = client.get(f"/v4.3.0/Patient/{mapped[('Patient', 'p0')]}").json()
     assert untouched["meta"]["versionId"] == "1"
     assert count(engine, dwh_patient) == 4
+
+    # A copy given with its original in one run is read once.
+    fresh = write_ndjson(tmp_path / "new.ndjson", [simple_patient("p9")])
+    copy = tmp_path / "copy.ndjson"
+    copy.write_bytes(fresh.read_bytes())
+    assert run("--database-url", database_url, str(fresh), str(copy)) == 0
+    out = capsys.readouterr().out
+    assert f"{copy}: the same content as {fresh}, skipped" in out
+    assert "new.ndjson: 1 created" in out and count(engine, dwh_patient) == 5
 
 
 def codoc_import(database_url: str, *args: str) -> subprocess.Popen[str]:

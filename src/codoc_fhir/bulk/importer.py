@@ -170,6 +170,10 @@ class Importer:
         """Import one file from its checkpoint on; what this run did with it (or, for a
         file an earlier run finished, what that run did)."""
         key = import_key(path)
+        twin = next((file for file in self.files if file.key == key), None)
+        if twin is not None:  # the same content twice (a copy): one checkpoint, read once
+            self._say(f"{path}: the same content as {twin.path}, skipped")
+            return twin.counters
         state = self._checkpoint(key, path)
         if state["status"] == "done":
             earlier = Counters(state["resources_created"], 0, state["resources_skipped"], 0)
@@ -297,6 +301,12 @@ class Importer:
         mapping only keeps (`identifier.assigner`) is then stored unchanged, one it maps
         (`subject`) refuses the resource (ReferenceOutsideRun). What waits after a pass
         of each kind that wrote nothing has failed."""
+        if self.waiting and not self.options.quiet:
+            print(
+                f"retrying {len(self.waiting)} resources that reference resources read after them",
+                file=sys.stderr,
+                flush=True,
+            )
         as_sent = False
         while self.waiting:
             written = self._retry_pass(as_sent)
