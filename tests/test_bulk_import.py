@@ -389,19 +389,19 @@ def collection(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_lines_and_files_in_any_order_load_whole(client, engine, database_url, cohort, tmp_path):
-    # A unit before its department before its site, in one file.
+    # One mixed export file: a unit before its department before its site, then
+    # Observations whose patients and encounters are in a Bundle file read after it.
     tree = [
         organization("u1", "ICU1", "team", "d1"),
         organization("d1", "CARD1", "dept", "s1"),
         organization("s1", "HOSP1", "prov", None),
     ]
-    orgs = write_ndjson(tmp_path / "orgs.ndjson", tree)
-    # Observations in NDJSON; their patients and encounters in a Bundle file, read after.
-    observations = write_ndjson(tmp_path / "obs.ndjson", cohort["Observation"])
+    mixed = write_ndjson(tmp_path / "export.ndjson", tree + cohort["Observation"])
     people = tmp_path / "people.json"
     people.write_text(json.dumps(collection(cohort["Encounter"] + cohort["Patient"])))
+    files = [str(people), str(mixed)]
 
-    assert run("--database-url", database_url, str(observations), str(people), str(orgs)) == 0
+    assert run("--database-url", database_url, *files) == 0
     assert total(client, "Organization") == 3
     mapped = id_map(engine)
     unit = client.get(f"/v4.3.0/Organization/{mapped[('Organization', 'u1')]}").json()
@@ -412,7 +412,7 @@ def test_lines_and_files_in_any_order_load_whole(client, engine, database_url, c
         patient_id = source["subject"]["reference"].split("/")[1]
         assert ours["subject"]["reference"] == f"Patient/{mapped[('Patient', patient_id)]}"
     # Done, all of it: a re-run reads nothing again.
-    assert run("--database-url", database_url, str(observations), str(people), str(orgs)) == 0
+    assert run("--database-url", database_url, *files) == 0
     assert count(engine, dwh_patient) == len(cohort["Patient"])
 
 

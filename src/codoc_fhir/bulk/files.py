@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ TYPE_RANK = {
 OTHER_RANK = 9
 HASH_CHUNK = 1024 * 1024
 SNIFF_BYTES = 4 * 1024 * 1024
+_RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
 
 
 class FileUnreadable(Exception):
@@ -75,14 +77,17 @@ def import_key(path: Path) -> str:
     return "content:" + digest.hexdigest()
 
 
-def load_rank(path: Path) -> int:
-    """Where a file goes in the run: by the type of its first resource (an NDJSON export
-    holds one type a file), Organization first; a Bundle orders itself and comes last.
+def load_rank(path: Path) -> tuple[int, int]:
+    """Where a file goes in the run, Organization first: an NDJSON file by the type of its
+    first resource (an export holds one type a file); a JSON file (a Bundle, which orders
+    its own entries) by the first-ranked type it holds, after NDJSON files of that rank.
+    So Synthea's hospital and practitioner Bundles load before the patients' ones.
 
     Files in any order load all the same (a resource is retried once what it references
     is created); this ordering only spares the retries, and the memory they hold."""
     if not is_ndjson(path):
-        return OTHER_RANK
+        kinds = {match.decode() for match in _RESOURCE_TYPE.findall(path.read_bytes())}
+        return min((TYPE_RANK.get(kind, OTHER_RANK) for kind in kinds), default=OTHER_RANK), 1
     with path.open("rb") as handle:
         for line in handle:
             if len(line) > SNIFF_BYTES:
@@ -92,8 +97,8 @@ def load_rank(path: Path) -> int:
                     kind = orjson.loads(line).get("resourceType")
                 except (orjson.JSONDecodeError, AttributeError):
                     break
-                return TYPE_RANK.get(str(kind), OTHER_RANK)
-    return OTHER_RANK
+                return TYPE_RANK.get(str(kind), OTHER_RANK), 0
+    return OTHER_RANK, 0
 
 
 def load_order_of_files(paths: list[Path]) -> list[Path]:
