@@ -20,12 +20,13 @@ import fcntl
 import hashlib
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 LOCK_NAME = "codoc-fhir import"
@@ -79,7 +80,8 @@ def _advisory_lock(url: str, wait: bool, err: TextIO) -> Iterator[None]:
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+                with suppress(DBAPIError):  # a lost connection took the lock with it
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
     finally:
         engine.dispose()
 
