@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from carebundle import generate_cohort, to_json, to_ndjson
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from codoc_fhir import cli
 from codoc_fhir.bulk.ids import IdMap
@@ -26,6 +28,7 @@ from codoc_fhir.warehouse.schema import (
     fhir_import_checkpoint,
     fhir_import_id_map,
 )
+from tests.integrity.tcp_proxy import TcpProxy
 
 VENV_BIN = Path(sys.executable).parent
 # Dependency order, as docs/IMPORT.md asks; the last three types are not served here.
@@ -571,3 +574,35 @@ def test_a_value_the_database_refuses_fails_that_resource_only(
     else:
         assert status == 0 and "Patient.ndjson: 2 created" in out
     assert total(client, "Patient") == (1 if engine.dialect.name == "postgresql" else 2)
+
+
+def test_the_database_going_away_stops_the_import_with_one_line_and_it_resumes(
+    client, engine, database_url, tmp_path
+):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the TCP proxy stands in front of PostgreSQL")
+    patients = [simple_patient(f"g{n}") for n in range(1500)]
+    path = write_ndjson(tmp_path / "Patient.ndjson", patients)
+    address = make_url(database_url)
+    proxy = TcpProxy((address.host or "127.0.0.1", address.port or 5432))
+    proxy.start()
+    through = address.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    try:
+        job = codoc_import(through, "--batch-size", "20", str(path))
+        while count(engine, dwh_patient) == 0 and job.poll() is None:
+            time.sleep(0.1)  # until the first batch is committed
+        proxy.stop()  # the database goes away in the middle of the import
+        _, err = job.communicate(timeout=180)
+    finally:
+        proxy.stop()
+    assert job.returncode == 3, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: the database failed (")
+    assert 0 < count(engine, dwh_patient) < len(patients)
+
+    again = codoc_import(database_url, "--batch-size", "100", str(path))
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert "resumed after " in out
+    assert count(engine, dwh_patient) == count(engine, fhir_import_id_map) == len(patients)
