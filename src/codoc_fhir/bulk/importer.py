@@ -549,6 +549,7 @@ def _import_all(settings: Settings, paths: list[Path], options: ImportOptions, o
     try:
         importer.run(paths)
     except ImportStopped as stop:
+        importer.finish()  # the lines of the files read so far
         print(f"error: {stop.failure.text()}", file=sys.stderr)
         print(
             "stopped at the first failure (--continue-on-error goes on); what was before it "
