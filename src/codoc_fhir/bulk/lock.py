@@ -53,7 +53,7 @@ def import_lock(url: str, wait: bool, err: TextIO | None = None) -> Iterator[Non
             yield
         return
     path = _sqlite_file(url)
-    if path is None:
+    if path is None or not path.parent.is_dir():  # no folder: opening it fails, as it says
         yield
         return
     with _file_lock(Path(f"{path}-import-lock"), wait, err):
