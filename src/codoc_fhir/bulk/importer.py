@@ -15,6 +15,7 @@ in its file's checkpoint, so a plain re-run tries it again. See docs/IMPORT.md.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -532,6 +533,10 @@ def run_import(
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    unreadable = [str(path) for path in paths if not os.access(path, os.R_OK)]
+    if unreadable:
+        print(f"error: cannot read (permissions): {', '.join(unreadable)}", file=sys.stderr)
         return 2
     try:
         with import_lock(settings.database_url, options.wait):
