@@ -96,20 +96,23 @@ def _remember(run: Run, entry: dict[str, Any], location: str) -> None:
         run.ids[f"{resource['resourceType']}/{resource['id']}"] = match.group(1)
 
 
-def load_by_import(database_url: str, engine: Engine, folder: Path, source: Source) -> Run:
+def load_by_import(
+    database_url: str, engine: Engine, folder: Path, source: Source, shuffle: bool = True
+) -> Run:
     """`codoc-fhir import` of one NDJSON file per type, in an order that is not the
     dependency order: files by name (Patient and Organization after what references them),
-    the lines of each file shuffled."""
+    the lines of each file shuffled (unless `shuffle` is off: then in the source's order)."""
     run = Run(source.name, "import")
     by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in source.ndjson:
         by_type.setdefault(resource["resourceType"], []).append(resource)
         run.sent.append((f"{resource['resourceType']}/{resource['id']}", resource))
-    shuffle = random.Random(20261202)
+    order = random.Random(20261202)
     files = []
     for kind in sorted(by_type):
         lines = [json.dumps(resource) + "\n" for resource in by_type[kind]]
-        shuffle.shuffle(lines)
+        if shuffle:
+            order.shuffle(lines)
         path = folder / f"{kind}.ndjson"
         path.write_text("".join(lines))
         files.append(str(path))
