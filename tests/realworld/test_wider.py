@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,7 @@ from codoc_fhir.warehouse.schema import (
     dwh_thesaurus_department,
     dwh_thesaurus_site,
 )
+from tests.conftest import empty_tables, flush_access_log
 from tests.fhir_client import FhirTestClient
 from tests.realworld.compare import differences
 from tests.realworld.loading import imported_ids, load_by_import
@@ -48,10 +51,24 @@ def urn(name: str) -> str:
     return f"urn:uuid:00000000-0000-4000-8000-{number:012x}"
 
 
+SERIAL = itertools.count(1)
 INSTANCE, SITE, DEPT, UNIT = urn("inst"), urn("site"), urn("dept"), urn("unit")
 PATIENT, STAY, MOVEMENT = urn("pat"), urn("stay"), urn("mvt")
 PRACTITIONER, ROLE, RELATED, DEVICE = urn("prac"), urn("role"), urn("rel"), urn("dev")
 PAYER, CASE, OTHER = urn("payer"), urn("case"), urn("other")
+
+
+@pytest.fixture(scope="module")
+def client(app: Any, engine: Engine) -> Iterator[FhirTestClient]:
+    """One client on tables emptied once for the module: emptying PostgreSQL's tables
+    before each of these hundred small cases took longer than the cases themselves. Each
+    case makes its own hospital and patient (serial numbers keep codes apart) and finds its
+    rows by the ids the server answered, never by assumed numbers."""
+    flush_access_log(app)
+    empty_tables(engine)
+    with FhirTestClient(app) as test_client:
+        yield test_client
+    flush_access_log(app)
 
 
 def ref(full_url: str) -> dict[str, str]:
@@ -64,7 +81,9 @@ def text_content(text: str = "Patient doing well after surgery.") -> list[dict[s
 
 
 def hospital() -> dict[str, dict[str, Any]]:
-    """The prerequisites every case gets, in the forms section 4 already takes."""
+    """The prerequisites every case gets, in the forms section 4 already takes; codes and
+    identifiers carry a serial number, since the cases share one database (below)."""
+    serial = next(SERIAL)
 
     def organization(code: str, kind: str, name: str, parent: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -78,13 +97,13 @@ def hospital() -> dict[str, dict[str, Any]]:
         return body
 
     return {
-        INSTANCE: organization("GRP", "instance", "Hospital group", None),
-        SITE: organization("HOSP", "site", "University Hospital", INSTANCE),
-        DEPT: organization("CARD", "department", "Cardiology", SITE),
-        UNIT: organization("ICU", "unit", "Cardiac intensive care", DEPT),
+        INSTANCE: organization(f"GRP{serial}", "instance", "Hospital group", None),
+        SITE: organization(f"HOSP{serial}", "site", "University Hospital", INSTANCE),
+        DEPT: organization(f"CARD{serial}", "department", "Cardiology", SITE),
+        UNIT: organization(f"ICU{serial}", "unit", "Cardiac intensive care", DEPT),
         PATIENT: {
             "resourceType": "Patient",
-            "identifier": [{"use": "usual", "system": "HIS", "value": "IPP-WIDER"}],
+            "identifier": [{"use": "usual", "system": "HIS", "value": f"IPP-WIDER-{serial}"}],
             "name": [{"family": "Martin", "given": ["Paul"]}],
             "gender": "male",
             "birthDate": "1970-02-03",
@@ -109,36 +128,46 @@ def hospital() -> dict[str, dict[str, Any]]:
     }
 
 
-ACTORS: dict[str, dict[str, Any]] = {
-    "Practitioner": {
-        "resourceType": "Practitioner",
-        "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "9999912345"}],
-        "name": [{"family": "House", "given": ["Gregory"], "prefix": ["Dr."]}],
-    },
-    "PractitionerRole": {
-        "resourceType": "PractitionerRole",
-        "practitioner": ref(PRACTITIONER),
-        "organization": ref(DEPT),
-        "code": [{"coding": [{"system": SNOMED, "code": "304292004", "display": "Surgeon"}]}],
-    },
-    "RelatedPerson": {
-        "resourceType": "RelatedPerson",
-        "patient": ref(PATIENT),
-        "relationship": [
-            {
-                "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}
-                ]
-            }
-        ],
-        "name": [{"family": "Martin", "given": ["Anne"]}],
-    },
-    "Device": {
-        "resourceType": "Device",
-        "deviceName": [{"name": "ECG recorder", "type": "user-friendly-name"}],
-        "patient": ref(PATIENT),
-    },
-}
+def actors() -> dict[str, dict[str, Any]]:
+    """One person or device of each kind that can act (a new Practitioner identifier each
+    time)."""
+    return {
+        "Practitioner": {
+            "resourceType": "Practitioner",
+            "identifier": [
+                {"system": "http://hl7.org/fhir/sid/us-npi", "value": f"99999{next(SERIAL):05d}"}
+            ],
+            "name": [{"family": "House", "given": ["Gregory"], "prefix": ["Dr."]}],
+        },
+        "PractitionerRole": {
+            "resourceType": "PractitionerRole",
+            "practitioner": ref(PRACTITIONER),
+            "organization": ref(DEPT),
+            "code": [{"coding": [{"system": SNOMED, "code": "304292004", "display": "Surgeon"}]}],
+        },
+        "RelatedPerson": {
+            "resourceType": "RelatedPerson",
+            "patient": ref(PATIENT),
+            "relationship": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                            "code": "MTH",
+                        }
+                    ]
+                }
+            ],
+            "name": [{"family": "Martin", "given": ["Anne"]}],
+        },
+        "Device": {
+            "resourceType": "Device",
+            "deviceName": [{"name": "ECG recorder", "type": "user-friendly-name"}],
+            "patient": ref(PATIENT),
+        },
+    }
+
+
 ACTOR_URNS = {"Practitioner": PRACTITIONER, "PractitionerRole": ROLE, "RelatedPerson": RELATED}
 ACTOR_URNS |= {"Device": DEVICE, "Patient": PATIENT}
 
@@ -146,10 +175,11 @@ ACTOR_URNS |= {"Device": DEVICE, "Patient": PATIENT}
 def with_actors() -> dict[str, dict[str, Any]]:
     """The hospital, plus one of every kind of person or device that can act."""
     resources = hospital()
-    resources[PRACTITIONER] = ACTORS["Practitioner"]
-    resources[ROLE] = ACTORS["PractitionerRole"]
-    resources[RELATED] = ACTORS["RelatedPerson"]
-    resources[DEVICE] = ACTORS["Device"]
+    made = actors()
+    resources[PRACTITIONER] = made["Practitioner"]
+    resources[ROLE] = made["PractitionerRole"]
+    resources[RELATED] = made["RelatedPerson"]
+    resources[DEVICE] = made["Device"]
     return resources
 
 
@@ -339,7 +369,9 @@ def test_performer_or_requester_of_any_kind(client, element, kind):
 def payer() -> dict[str, Any]:
     return {
         "resourceType": "Organization",
-        "identifier": [{"system": "urn:oid:2.16.840.1.113883.3.19.2.3", "value": "666666"}],
+        "identifier": [
+            {"system": "urn:oid:2.16.840.1.113883.3.19.2.3", "value": f"PAYER-{next(SERIAL)}"}
+        ],
         "name": "Acme Insurance",
         "type": [{"coding": [{"system": ORG_TYPE, "code": "pay", "display": "Payer"}]}],
     }
@@ -758,9 +790,9 @@ def test_relates_to_a_later_document_of_the_bundle(client):
 
 
 def test_relates_to_a_later_document_of_the_import(client, engine, database_url, tmp_path):
-    patient = {**hospital()[PATIENT], "id": "p1"}
-    later = {**document(subject={"reference": "Patient/p1"}), "id": "d2"}
-    first = {**document(subject={"reference": "Patient/p1"}), "id": "d1"}
+    patient = {**hospital()[PATIENT], "id": "p2"}
+    later = {**document(subject={"reference": "Patient/p2"}), "id": "d2"}
+    first = {**document(subject={"reference": "Patient/p2"}), "id": "d1"}
     first["relatesTo"] = [{"code": "replaces", "target": {"reference": "DocumentReference/d2"}}]
     source = Source("docs", [], [first, later, patient])
     run = load_by_import(database_url, engine, tmp_path, source, shuffle=False)
