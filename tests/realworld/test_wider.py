@@ -52,6 +52,11 @@ def urn(name: str) -> str:
 
 
 SERIAL = itertools.count(1)
+INPATIENT = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+    "code": "IMP",
+    "display": "inpatient encounter",
+}
 INSTANCE, SITE, DEPT, UNIT = urn("inst"), urn("site"), urn("dept"), urn("unit")
 PATIENT, STAY, MOVEMENT = urn("pat"), urn("stay"), urn("mvt")
 PRACTITIONER, ROLE, RELATED, DEVICE = urn("prac"), urn("role"), urn("rel"), urn("dev")
@@ -111,7 +116,7 @@ def hospital() -> dict[str, dict[str, Any]]:
         STAY: {
             "resourceType": "Encounter",
             "status": "finished",
-            "class": {"code": "IMP"},
+            "class": INPATIENT,
             "subject": ref(PATIENT),
             "serviceProvider": ref(DEPT),
             "period": {"start": "2024-01-10T08:00:00Z", "end": "2024-01-20T08:00:00Z"},
@@ -119,7 +124,7 @@ def hospital() -> dict[str, dict[str, Any]]:
         MOVEMENT: {
             "resourceType": "Encounter",
             "status": "finished",
-            "class": {"code": "IMP"},
+            "class": INPATIENT,
             "subject": ref(PATIENT),
             "partOf": ref(STAY),
             "serviceProvider": ref(UNIT),
