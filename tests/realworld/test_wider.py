@@ -892,3 +892,36 @@ def test_sql_update_of_a_lab_value_shows_in_the_next_read(client, engine):
     expected = copy.deepcopy(before)
     expected["valueQuantity"]["value"] = 6.1
     assert differences(expected, after, ids) == []
+
+
+# --- Condition is a warehouse fact ---------------------------------------------------
+
+
+def test_condition_is_a_fact_row_with_onset_and_abatement_dates(client, engine):
+    resources = hospital()
+    resources[CASE] = condition(
+        clinicalStatus={
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "resolved",
+                }
+            ]
+        },
+        code={"coding": [{"system": SNOMED, "code": "44054006", "display": "Diabetes type 2"}]},
+        encounter=ref(STAY),
+        onsetDateTime="2024-01-12T10:00:00+01:00",
+        abatementDateTime="2024-01-19T10:00:00+01:00",
+        recordedDate="2024-01-12",
+        note=[{"text": "diet controlled"}],
+    )
+    ids, _answered = stored_as_sent(client, resources)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(dwh_data.c.thesaurus_code, dwh_data.c.start_date, dwh_data.c.end_date).where(
+                dwh_data.c.data_num == number(ids[CASE])
+            )
+        ).one()
+    assert row.thesaurus_code == "CIM10"
+    assert row.start_date.strftime("%Y-%m-%d %H:%M") == "2024-01-12 09:00"
+    assert row.end_date.strftime("%Y-%m-%d %H:%M") == "2024-01-19 09:00"
