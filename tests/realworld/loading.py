@@ -123,9 +123,23 @@ def load_by_import(
     if status != 0:
         run.failures.append(f"codoc-fhir import exited {status}")
     if errors.exists():
-        run.failures += [line[:1500] for line in errors.read_text().splitlines()]
+        run.failures += [_failure(line) for line in errors.read_text().splitlines()]
     run.ids = imported_ids(engine)
     return run
+
+
+def _failure(line: str) -> str:
+    """One line of the importer's --errors file, as `file:line Type/id: status diagnostics`."""
+    try:
+        failure = json.loads(line)
+        issues = (failure.get("outcome") or {}).get("issue") or [{}]
+        where = (
+            f"{Path(str(failure.get('file'))).name}:{failure.get('line') or failure.get('entry')}"
+        )
+        what = f"{failure.get('resourceType')}/{failure.get('id')}"
+        return f"{where} {what}: {failure.get('status')} {issues[0].get('diagnostics')}"[:1500]
+    except (ValueError, AttributeError, IndexError):
+        return line[:1500]
 
 
 def _import(arguments: list[str]) -> int:
