@@ -44,6 +44,7 @@ from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
 from codoc_fhir.fhir.references import ReferenceOutsideRun, outside_run
 from codoc_fhir.resources.registry import FhirType, build_registry
+from codoc_fhir.search.matches import resolve_conditional_references
 from codoc_fhir.warehouse.db import make_engine, migrate, write_transaction
 from codoc_fhir.warehouse.schema import fhir_import_checkpoint as checkpoints
 
@@ -422,7 +423,9 @@ class Importer:
         self, conn: Connection, fhir_type: FhirType, body: dict[str, Any], known: str | None
     ) -> str:
         """Create the resource, or write it over the one imported before (`Type/id`), as
-        its next version; our id."""
+        its next version; our id. Conditional references (`Practitioner?identifier=...`)
+        name the one resource their search finds, as in a transaction Bundle."""
+        body = resolve_conditional_references(conn, self.registry.types, body)
         if known is None:
             created = fhir_type.kind_for_create(body).create(conn, body, read_back=False)
             return str(created["id"])
