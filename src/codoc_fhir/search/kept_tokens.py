@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, false, not_, or_, select, true
 
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import SearchFilter
 from codoc_fhir.search.types.token import split_token
 from codoc_fhir.warehouse.schema import fhir_token
@@ -29,7 +29,7 @@ def element_of(param: SearchParam) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def widened(kind: Resource, param: SearchParam, search_filter: SearchFilter, clause: Any) -> Any:
+def widened(kind: SearchKind, param: SearchParam, search_filter: SearchFilter, clause: Any) -> Any:
     """`clause` (the column test of a token filter) or the kept codes of the same element."""
     if param.options.get("id") or search_filter.missing is not None or not kind.keeps_elements:
         return clause
@@ -39,7 +39,7 @@ def widened(kind: Resource, param: SearchParam, search_filter: SearchFilter, cla
     return or_(clause, kept)
 
 
-def _kept_code(kind: Resource, param: SearchParam, text: str) -> Any:
+def _kept_code(kind: SearchKind, param: SearchParam, text: str) -> Any:
     system, code = split_token(text)
     if not code:
         return false()

@@ -4,29 +4,32 @@ and conditional references (`Practitioner?identifier=...` inside a resource)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection, select
 
 from codoc_fhir.fhir.errors import FhirError, Invalid
-from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.execute import SearchScope, match_branches, union_all_any
+from codoc_fhir.search.kind import SearchKind
 from codoc_fhir.search.model import parse_search
 
 # Result parameters make no sense in a condition: only filters (and _id, _lastUpdated).
 _FILTERS_ONLY = ("_id", "_lastUpdated")
 
 
+Kind = TypeVar("Kind", bound=SearchKind)
+
+
 def find_matches(
     conn: Connection,
-    kinds: Sequence[Resource],
+    kinds: Sequence[Kind],
     query_pairs: Iterable[tuple[str, str]],
     *,
     known_types: Iterable[str] = (),
     patient: int | None = None,
     limit: int = 2,
-) -> list[tuple[Resource, int]]:
+) -> list[tuple[Kind, int]]:
     """(kind, primary key) of up to `limit` rows of `kinds` matching the search criteria.
 
     The criteria are parsed strictly, as a type search would parse them (unknown parameter
