@@ -53,3 +53,10 @@ def single_usual_identifier(body: dict[str, Any]) -> str | None:
     if len(found) > 1:
         raise Invalid("Only one usual identifier is supported", expression=["identifier"])
     return found[0][1] if found else None
+
+
+def first_usual_identifier(body: dict[str, Any]) -> str | None:
+    """The usual identifier a single source-id column holds: the first one sent (the
+    others are kept with the row and answered, CONTRACT section 9)."""
+    found = usual_identifiers(body)
+    return found[0][1] if found else None

@@ -20,7 +20,7 @@ from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_datetime
 from codoc_fhir.fhir.errors import Invalid, Required
-from codoc_fhir.fhir.references import reference_dict
+from codoc_fhir.fhir.references import reference_dict, reference_target
 from codoc_fhir.fhir.validation import check_code, require, text_value
 from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.base import Resource
@@ -288,8 +288,15 @@ class ObservationPhenotype(Resource):
         return dwh_enrsem.c.thesaurus_code == self.thesaurus_code
 
     def accepts_create(self, body: dict[str, Any]) -> bool:
-        """A POST on /Observation with derivedFrom is a phenotype."""
-        return bool(body.get("derivedFrom"))
+        """A POST on /Observation derived from a document (derivedFrom[0] a
+        DocumentReference) is a phenotype; one derived from other Observations (a lab
+        panel, a score) is not."""
+        derived = body.get("derivedFrom")
+        first = derived[0] if isinstance(derived, list) and derived else None
+        if first is None:
+            return False
+        target = reference_target(first)  # None: not a plain reference, the phenotype says so
+        return target is None or target[0].lower() == "documentreference"
 
     def validate(self, body: Any) -> dict[str, Any]:
         """The model check, on a copy where the guide's `valueDecimal` (not an R4B
