@@ -314,12 +314,10 @@ class ObservationPhenotype(Resource):
         check_code(require(body, "status"), OBSERVATION_STATUS, "status")
         concept = check_concept(require(body, "code"))
         patient = links.patient_num(conn, body.get("subject"), "subject")
-        derived = require(body, "derivedFrom")
-        if len(derived) > 1:
-            raise Invalid("Only one derivedFrom document is supported", expression=["derivedFrom"])
+        derived = require(body, "derivedFrom")  # the first: the document; the others are kept
         document = links.document_num(conn, derived[0], "derivedFrom[0]", patient)
         found = text_value(require(body, "valueString"), "valueString", 2000)
-        source_id = identifiers.single_usual_identifier(body)
+        source_id = identifiers.first_usual_identifier(body)
         values = component_values(body, found)
         values.update(
             document_num=document.document_num,
