@@ -527,6 +527,48 @@ def test_patient_data_period_movement_and_identifiers(client, context, engine):
     )
 
 
+# --- phenotype Observation -------------------------------------------------------------
+
+COMPONENT = "urn:codoc:fhir:phenotype-component"
+
+
+def test_phenotype_other_components_derived_from_and_identifiers(client, context, engine):
+    document = create(client, "/v4.3.0/documentreference/", DOCUMENT)
+    score = {
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "246112005"}]},
+        "valueCodeableConcept": {"text": "severe"},
+    }
+    body = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "urn:codoc:fhir:codesystem:Phenotypes", "code": "I10"}]},
+        "subject": {"reference": "Patient/1"},
+        "derivedFrom": [
+            {"reference": f"DocumentReference/{document['id']}"},
+            {"reference": "Observation/999"},
+        ],
+        "identifier": [{"value": "E-1"}, {"system": "urn:nlp", "value": "N-1"}],
+        "valueString": "hypertension",
+        "component": [
+            {"code": {"text": "negation"}, "valueBoolean": True},  # canonical form answered
+            score,
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "phenotype"}]}},
+        ],
+    }
+    response = client.post("/v4.3.0/Observation", json=body)
+    assert response.status_code == 201, response.text
+    read = client.get(response.headers["location"]).json()
+    assert read["id"] == "phenotype-1"
+    canonical = [
+        {"code": {"coding": [{"system": COMPONENT, "code": code}]}, "valueBoolean": value}
+        for code, value in (("negation", True), ("hypothesis", False), ("family", False))
+    ]
+    assert read["component"] == [*canonical, *body["component"][1:]]
+    assert read["derivedFrom"] == body["derivedFrom"]
+    assert read["identifier"][1:] == [{"use": "usual", "value": "E-1"}, body["identifier"][1]]
+    round_trips(client, "/v4.3.0/Observation/", read)
+
+
 # --- DocumentReference -------------------------------------------------------------------
 
 DOCUMENT = {
