@@ -50,3 +50,10 @@ def single_usual_identifier(body: dict[str, Any]) -> str | None:
     others are kept with the resource's other elements), or None."""
     found = usual_identifiers(body)
     return found[0][1] if found else None
+
+
+def first_usual_identifier(body: dict[str, Any]) -> str | None:
+    """The usual identifier a single source-id column holds: the first one sent (the
+    others are kept with the row and answered, CONTRACT section 9)."""
+    found = usual_identifiers(body)
+    return found[0][1] if found else None
