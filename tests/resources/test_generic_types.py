@@ -347,3 +347,32 @@ def test_capability_statement_lists_stored_types_and_parameters(client):
     assert params["vaccine-code"] == "token"
     assert params["date"] == "date"
     assert "Parameters" not in resources and "OperationOutcome" not in resources
+
+
+def test_lower_case_paths_validate_and_types_not_stored(client):
+    created = client.post(f"{BASE}/practitioner/", json=PRACTITIONER)
+    assert created.status_code == 201
+    assert client.get(f"{BASE}/practitioner/{created.json()['id']}/").status_code == 200
+    valid = client.post(f"{BASE}/Immunization/$validate", json=immunization())
+    assert valid.status_code == 200
+    invalid = client.post(f"{BASE}/Immunization/$validate", json={"resourceType": "Immunization"})
+    assert invalid.json()["issue"][0]["severity"] == "error"
+    parameters = {"resourceType": "Parameters", "parameter": [{"name": "a", "valueString": "b"}]}
+    assert client.post(f"{BASE}/Parameters", json=parameters).status_code == 404
+
+
+def test_a_referenced_stored_resource_cannot_be_deleted(client, patient):
+    practitioner = client.post(f"{BASE}/Practitioner", json=PRACTITIONER).json()["id"]
+    body = immunization(performer=[{"actor": {"reference": f"Practitioner/{practitioner}"}}])
+    vaccine = client.post(f"{BASE}/Immunization", json=body).json()["id"]
+    blocked = client.delete(f"{BASE}/Practitioner/{practitioner}")
+    assert blocked.status_code == 409
+    assert "1 Immunization" in blocked.json()["issue"][0]["diagnostics"]
+    assert client.delete(f"{BASE}/Immunization/{vaccine}").status_code in (200, 204)
+    assert client.delete(f"{BASE}/Practitioner/{practitioner}").status_code in (200, 204)
+
+
+def test_includes_and_chains_on_stored_references_answer_400(client):
+    assert client.get(f"{BASE}/Immunization?_include=Immunization:patient").status_code == 400
+    assert client.get(f"{BASE}/Immunization?patient.family=Smith").status_code == 400
+    assert client.get(f"{BASE}/Immunization?_sort=date").status_code == 400

@@ -10,6 +10,7 @@ the width of their column; a value of a shape a parameter type cannot index is s
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +37,7 @@ OPEN_START = datetime(1, 1, 1, tzinfo=UTC)  # a period with an end only
 # Elements of a complex value that are codes, links or dates, not text (a name's `use`).
 NOT_TEXT = frozenset({"use", "type", "system", "url", "reference", "id", "period", "extension"})
 
+CONDITIONAL = re.compile(r"^[A-Z][A-Za-z]+\?")
 Row = dict[str, Any]
 
 
@@ -43,6 +45,8 @@ def reference_parts(text: str) -> tuple[str | None, str]:
     """(type, id) a reference names (`Patient/1`, `http://x/fhir/Patient/1/_history/2`);
     (None, the text) for one that names no `Type/id` (`urn:uuid:...`). Search values are
     read by the same rule (search/types/reference.py), so both sides agree."""
+    if CONDITIONAL.match(text):
+        return None, text  # `Practitioner?identifier=...`: no id to name
     type_name, ident = reference_search.parse(text.split("/_history/", 1)[0], None)
     return (type_name, ident) if type_name else (None, text)
 
