@@ -376,3 +376,27 @@ def test_includes_and_chains_on_stored_references_answer_400(client):
     assert client.get(f"{BASE}/Immunization?_include=Immunization:patient").status_code == 400
     assert client.get(f"{BASE}/Immunization?patient.family=Smith").status_code == 400
     assert client.get(f"{BASE}/Immunization?_sort=date").status_code == 400
+
+
+def test_conditional_references_in_a_transaction_name_the_one_match(client, patient):
+    practitioner = client.post(f"{BASE}/Practitioner", json=PRACTITIONER).json()["id"]
+    found = f"Practitioner?identifier={NPI}|9999912345"
+    missing = f"Practitioner?identifier={NPI}|0000000000"
+    first = immunization(performer=[{"actor": {"reference": found}}])
+    second = immunization(performer=[{"actor": {"reference": missing}}])
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": body, "request": {"method": "POST", "url": "Immunization"}}
+            for body in (first, second)
+        ],
+    }
+    response = client.post(BASE, json=bundle)
+    assert response.status_code == 200, response.text
+    stored = [
+        client.get(f"{BASE}/{entry['response']['location'].split('/_history')[0]}").json()
+        for entry in response.json()["entry"]
+    ]
+    actors = [resource["performer"][0]["actor"]["reference"] for resource in stored]
+    assert actors == [f"Practitioner/{practitioner}", missing]

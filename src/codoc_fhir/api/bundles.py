@@ -45,6 +45,7 @@ from codoc_fhir.api.conditional import (
     conditional_patch,
     conditional_update,
     create_unless_exists,
+    resolve_conditional_references,
 )
 from codoc_fhir.api.history import run_history_entry
 from codoc_fhir.api.routes import (
@@ -105,6 +106,10 @@ def run_entry(conn: Connection, context: Context, entry: Entry) -> Outcome:
         if versions is not None:
             return Outcome(200, None if entry.method == "HEAD" else versions)
     address = context.server.registry.address(path)
+    if isinstance(entry.resource, dict) and entry.method in ("POST", "PUT"):
+        entry.resource = resolve_conditional_references(
+            conn, context.server.registry, entry.resource, context.patient()
+        )
     return handler(conn, context, entry, address, query)
 
 

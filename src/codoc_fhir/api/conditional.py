@@ -5,10 +5,13 @@ Bundle entry's `request.ifNoneExist`) makes loading the same resource twice harm
 Conditional update, patch and delete (`PUT|PATCH|DELETE Type?<search>`, also as Bundle
 entries) act on the one resource the search names, found by the search layer
 (search/matches.py) in the write transaction, with the caller's patient restriction.
+Conditional references in Bundle entries (`"reference": "Practitioner?identifier=..."`, as
+Synthea writes them) become `Type/id` when the search names exactly one resource.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,11 +20,13 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 
 from codoc_fhir.api.auth import check_patient
-from codoc_fhir.fhir.errors import NotFound, PreconditionFailed
+from codoc_fhir.fhir.errors import FhirError, NotFound, PreconditionFailed
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.matches import find_matches
 from codoc_fhir.warehouse.db import lock_name
 
+# `Practitioner?identifier=...`: a reference by search, not by id.
+CONDITIONAL_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 # Query parameters of a POST that shape the answer, not the condition.
 ANSWER_PARAMS = ("_format", "_pretty")
 
@@ -159,3 +164,55 @@ def conditional_delete(
     check_patient(request, conn, kind, num, write=True)
     kind.delete(conn, num, if_match)
     return True
+
+
+def resolve_conditional_references(
+    conn: Connection, registry: Any, value: Any, patient: int | None = None
+) -> Any:
+    """A copy of `value` in which every conditional reference naming exactly one resource
+    (visible to `patient`, a patient-scoped caller) is that resource's `Type/id`. Any other
+    (no match, several, a type not served, a search that cannot run) is kept as sent: a
+    reference never makes a resource fail (CONTRACT section 9); a mapping that needs the
+    target then says so itself."""
+    found: dict[str, str] = {}
+
+    def resolve(text: str) -> str:
+        if text not in found:
+            found[text] = _only_target(conn, registry, text, patient) or text
+        return found[text]
+
+    return _replace_references(value, resolve)
+
+
+def _only_target(conn: Connection, registry: Any, text: str, patient: int | None) -> str | None:
+    match = CONDITIONAL_REFERENCE.match(text)
+    served = registry.types.get(match.group(1)) if match else None
+    if match is None or served is None:
+        return None
+    try:
+        matches = find_matches(
+            conn,
+            served.kinds,
+            condition_pairs(match.group(2)),
+            known_types=list(registry.types),
+            patient=patient,
+        )
+    except FhirError:
+        return None
+    if len(matches) != 1:
+        return None
+    kind, num = matches[0]
+    return f"{kind.fhir_type}/{kind.fhir_id(num)}"
+
+
+def _replace_references(value: Any, resolve: Callable[[str], str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: resolve(item)
+            if key == "reference" and isinstance(item, str) and "?" in item
+            else _replace_references(item, resolve)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_replace_references(item, resolve) for item in value]
+    return value
