@@ -605,6 +605,7 @@ fhir_resource = Table(  # added: a resource of a type without warehouse tables, 
     Column("patient_num", Key, ForeignKey("dwh_patient.patient_num")),
     Column("resource_json", Text, nullable=False),  # the body as sent, without id and meta
     *_audit(),
+    Index("ix_fhir_resource_type_num", "resource_type", "resource_num"),  # a type's pages
     Index("ix_fhir_resource_type_updated", "resource_type", "update_date"),
     Index("ix_fhir_resource_patient_type", "patient_num", "resource_type"),
 )

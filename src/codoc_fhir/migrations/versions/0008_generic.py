@@ -47,6 +47,7 @@ def _resource_table() -> None:
         sa.PrimaryKeyConstraint("resource_num", name="pk_fhir_resource"),
         sqlite_autoincrement=True,  # a deleted resource's id is never given again (0005)
     )
+    op.create_index("ix_fhir_resource_type_num", "fhir_resource", ["resource_type", "resource_num"])
     op.create_index(
         "ix_fhir_resource_type_updated", "fhir_resource", ["resource_type", "update_date"]
     )
