@@ -561,7 +561,7 @@ fhir_export_job = Table(  # added: Bulk Data $export jobs, visible to every work
     _pk("export_num"),
     Column("status", String(20), nullable=False),  # accepted | in-progress | complete | error
     Column("request_url", String(4000), nullable=False),
-    Column("resource_types", String(1000)),
+    Column("resource_types", Text),  # every type served: ~140 names (0008_generic)
     Column("since_date", Timestamp),
     Column("patient_restriction", Key),
     Column("owner", String(200)),  # token subject or "anonymous"

@@ -7,6 +7,8 @@ Create Date: 2026-12-02 05:10:00
 `fhir_resource` keeps a resource of a type without warehouse tables (Practitioner,
 Immunization, Claim...) whole, as sent without id and meta; `fhir_search_value` holds one
 row per value its R4B search parameters extract, in typed columns, indexed per parameter.
+`fhir_export_job.resource_types` becomes TEXT: an export of every type now names ~140 types
+(about 1,900 characters, past its 1,000).
 """
 
 import sqlalchemy as sa
@@ -95,11 +97,20 @@ def _search_value_table() -> None:
     op.create_index("ix_fhir_search_value_referrer", "fhir_search_value", ["ref_type", "ref_num"])
 
 
+def _export_types_column(kind: sa.types.TypeEngine) -> None:
+    """PostgreSQL only: SQLite does not enforce VARCHAR lengths, and a batch copy of the
+    table there would lose its AUTOINCREMENT (0005)."""
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("fhir_export_job", "resource_types", type_=kind)
+
+
 def upgrade() -> None:
     _resource_table()
     _search_value_table()
+    _export_types_column(sa.Text())
 
 
 def downgrade() -> None:
+    _export_types_column(sa.String(length=1000))
     op.drop_table("fhir_search_value")
     op.drop_table("fhir_resource")
