@@ -8,6 +8,7 @@ import copy
 import pytest
 
 from tests.factories import make_patient
+from tests.resources import synthea_like
 from tests.security.tokens import AUTH_ENV, bearer, hs256
 
 BASE = "/v4.3.0"
@@ -400,3 +401,54 @@ def test_conditional_references_in_a_transaction_name_the_one_match(client, pati
     ]
     actors = [resource["performer"][0]["actor"]["reference"] for resource in stored]
     assert actors == [f"Practitioner/{practitioner}", missing]
+
+
+def _local(value, assigned: dict[str, str]):
+    """`value` with the bundle's fullUrls replaced by what the server assigned."""
+    if isinstance(value, dict):
+        return {
+            key: assigned.get(item, item) if key == "reference" else _local(item, assigned)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_local(item, assigned) for item in value]
+    return value
+
+
+def test_a_synthea_like_transaction_loads_every_entry_unchanged(client):
+    bundle = synthea_like.bundle()
+    response = client.post(BASE, json=bundle)
+    assert response.status_code == 200, response.text
+    answered = response.json()["entry"]
+    assert [entry["response"]["status"][:3] for entry in answered] == ["201"] * len(answered)
+    locations = [entry["response"]["location"].split("/_history")[0] for entry in answered]
+    assigned = {
+        entry["fullUrl"]: location
+        for entry, location in zip(bundle["entry"], locations, strict=True)
+    }
+    for entry, location in zip(bundle["entry"][1:], locations[1:], strict=True):
+        stored = client.get(f"{BASE}/{location}").json()
+        assert without_server_elements(stored) == _local(entry["resource"], assigned), location
+    patient_id = locations[0].split("/")[1]
+    everything = client.get(f"{BASE}/Patient/{patient_id}/$everything?_count=100").json()
+    types = {entry["resource"]["resourceType"] for entry in everything["entry"]}
+    compartment = {
+        "Immunization",
+        "AllergyIntolerance",
+        "CareTeam",
+        "CarePlan",
+        "Goal",
+        "ImagingStudy",
+        "SupplyDelivery",
+        "Claim",
+        "ExplanationOfBenefit",
+        "Provenance",
+        "MedicationAdministration",
+        "Patient",
+    }
+    assert types == compartment  # R4B puts no Device in the Patient compartment
+    search = f"{BASE}/ExplanationOfBenefit?patient=Patient/{patient_id}&created=2015-06-01"
+    assert len(ids(client.get(search))) == 1
+    assert len(ids(client.get(f"{BASE}/Provenance?patient=Patient/{patient_id}"))) == 1
+    assert len(ids(client.get(f"{BASE}/CarePlan?subject=Patient/{patient_id}&status=active"))) == 1
+    assert len(ids(client.get(f"{BASE}/Location?address-city=leominster"))) == 1
