@@ -18,7 +18,6 @@ import orjson
 from sqlalchemy import Connection, select
 
 from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.fhir.errors import ReferenceNotFound
 from codoc_fhir.fhir.references import references
 from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
@@ -118,7 +117,7 @@ class IdMap:
 
     def rewrite(self, value: Any, names: dict[str, str] | None = None) -> Any:
         """A copy of a resource with every reference to an imported resource replaced by
-        ours; a reference to a served type that was never imported fails (400).
+        ours; a reference to a resource never imported is kept as sent.
 
         `names` (a Bundle's fullUrl -> Type/id) turns a `urn:uuid:` naming an entry of a
         type not served here (Practitioner) into `Type/id`, for the mapping to judge."""
@@ -144,9 +143,7 @@ class IdMap:
             if pair is None:
                 return text  # a type not served here, a contained (#) or logical reference
             found = self.known.get(pair) or self.urns.get(text)
-        if found is None:
-            raise ReferenceNotFound(
-                f"The reference {text} names a resource that was not imported: give the "
-                "files in dependency order (Organization, Patient, Encounter, then the rest)"
-            )
-        return found
+        # Never imported: kept as sent, for the mapping to judge (CONTRACT section 9: a
+        # reference never makes a resource fail by itself; every R4B type is served now,
+        # so a Practitioner performer from another system is such a reference).
+        return text if found is None else found
