@@ -28,6 +28,7 @@ from codoc_fhir.bulk_import_progress import Progress
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
+from codoc_fhir.resources.generic.resource import StoredResource
 from codoc_fhir.resources.registry import build_registry
 from codoc_fhir.warehouse.db import make_engine, migrate, write_transaction
 from codoc_fhir.warehouse.schema import fhir_import_checkpoint as checkpoints
@@ -132,6 +133,9 @@ class Importer:
         self.out = out or sys.stdout
         self.registry = build_registry(settings)
         self.served = list(self.registry.types)
+        self.stored = frozenset(
+            kind.fhir_type for kind in self.registry.kinds() if isinstance(kind, StoredResource)
+        )
         self.engine = make_engine(settings.database_url)
         self.totals = Counters()
         self.shown = 0
@@ -240,7 +244,7 @@ class Importer:
         with write_transaction(self.engine) as conn:
             # A write first: SQLite then holds a real transaction the savepoints nest in.
             self._save(conn, key, lines_done, before)
-            ids = IdMap(self.served)
+            ids = IdMap(self.served, self.stored)
             ids.prefetch(conn, [(record.resource, record.full_url) for record in batch])
             for record in batch:
                 if record.position == 0:

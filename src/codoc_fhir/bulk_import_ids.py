@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from codoc_fhir.fhir.dates import utc_now
+from codoc_fhir.fhir.errors import ReferenceNotFound
 from codoc_fhir.fhir.references import references
 from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
@@ -59,6 +60,10 @@ class IdMap:
     batch assigns (written with the batch, in its transaction)."""
 
     served: list[str]
+    # Types stored whole (resources/generic): a reference to one never imported is kept as
+    # sent (CONTRACT section 9); one to a mapped type still fails, so that a source
+    # `Patient/12` never lands on our Patient/12 by accident.
+    kept: frozenset[str] = frozenset()
     known: dict[tuple[str, str], str] = field(default_factory=dict)  # -> "Type/target"
     urns: dict[str, str] = field(default_factory=dict)  # urn / fullUrl -> "Type/target"
     pending: list[dict[str, Any]] = field(default_factory=list)
@@ -117,7 +122,8 @@ class IdMap:
 
     def rewrite(self, value: Any, names: dict[str, str] | None = None) -> Any:
         """A copy of a resource with every reference to an imported resource replaced by
-        ours; a reference to a resource never imported is kept as sent.
+        ours; a reference to a resource never imported fails (400), unless its type is
+        stored whole (`kept`): then it is kept as sent.
 
         `names` (a Bundle's fullUrl -> Type/id) turns a `urn:uuid:` naming an entry of a
         type not served here (Practitioner) into `Type/id`, for the mapping to judge."""
@@ -133,6 +139,7 @@ class IdMap:
         return value
 
     def _reference(self, text: str, names: dict[str, str]) -> str:
+        pair = None
         if text.startswith(URN_PREFIXES):
             found = self.urns.get(text)
             local = names.get(text)
@@ -143,7 +150,9 @@ class IdMap:
             if pair is None:
                 return text  # a type not served here, a contained (#) or logical reference
             found = self.known.get(pair) or self.urns.get(text)
-        # Never imported: kept as sent, for the mapping to judge (CONTRACT section 9: a
-        # reference never makes a resource fail by itself; every R4B type is served now,
-        # so a Practitioner performer from another system is such a reference).
+        if found is None and not (pair is not None and pair[0] in self.kept):
+            raise ReferenceNotFound(
+                f"The reference {text} names a resource that was not imported: give the "
+                "files in dependency order (Organization, Patient, Encounter, then the rest)"
+            )
         return text if found is None else found
