@@ -106,7 +106,7 @@ def run_entry(conn: Connection, context: Context, entry: Entry) -> Outcome:
         if versions is not None:
             return Outcome(200, None if entry.method == "HEAD" else versions)
     address = context.server.registry.address(path)
-    if entry.resource is not None:
+    if isinstance(entry.resource, dict) and entry.method in ("POST", "PUT"):
         entry.resource = resolve_conditional_references(
             conn, context.server.registry.types, entry.resource, context.patient()
         )

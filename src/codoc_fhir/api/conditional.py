@@ -5,10 +5,13 @@ Bundle entry's `request.ifNoneExist`) makes loading the same resource twice harm
 Conditional update, patch and delete (`PUT|PATCH|DELETE Type?<search>`, also as Bundle
 entries) act on the one resource the search names, found by the search layer
 (search/matches.py) in the write transaction, with the caller's patient restriction.
+Conditional references in Bundle entries (`"reference": "Practitioner?identifier=..."`, as
+Synthea writes them) become `Type/id` when the search names exactly one resource.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,6 +25,8 @@ from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.matches import find_matches
 from codoc_fhir.warehouse.db import lock_name
 
+# `Practitioner?identifier=...`: a reference by search, not by id.
+CONDITIONAL_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 # Query parameters of a POST that shape the answer, not the condition.
 ANSWER_PARAMS = ("_format", "_pretty")
 

@@ -17,6 +17,7 @@ from codoc_fhir.api.capability import capability_statement
 from codoc_fhir.api.codesystem_routes import install_concept_routes
 from codoc_fhir.api.extract_phenotypes import install_extraction_routes
 from codoc_fhir.api.history import install_history_routes
+from codoc_fhir.api.plain_routes import PlainRoutes
 from codoc_fhir.api.routes import BASE, Server, _add, _not_yet, _sub_path_routes, _type_routes
 from codoc_fhir.api.search_routes import install_search_routes
 from codoc_fhir.api.smart import install_smart_routes
@@ -25,11 +26,16 @@ from codoc_fhir.api.validate import install_validate_routes
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.codesystem import CodeSystem
+from codoc_fhir.resources.generic.resource import StoredResource
 
 
 def install_routes(app: FastAPI, server: Server) -> None:
     """Every route of the server, from the registry; sub-paths first so they win."""
     statement = capability_statement(server.registry, server.settings)
+    # Stored types (resources/generic) share plain routes: same interactions, no /docs page.
+    app.state.plain_routes = PlainRoutes.of(
+        [kind.fhir_type for kind in server.registry.kinds() if isinstance(kind, StoredResource)]
+    )
 
     async def metadata(request: Request) -> Response:
         answer = dict(statement, date=utc_now().isoformat(timespec="seconds"))

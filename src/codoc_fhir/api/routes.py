@@ -28,6 +28,7 @@ from codoc_fhir.api.conditional import (
 )
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.api.origin import public_base
+from codoc_fhir.api.plain_routes import add_plain_route, plain_routes_of
 from codoc_fhir.api.visibility import Visibility
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.errors import (
@@ -390,6 +391,10 @@ def _add(
     """
     public = tag == "Capabilities"
     interaction = interaction_of(path, method)
+    plain = plain_routes_of(app)
+    if plain is not None and tag in plain.tags:  # a stored type (api/plain_routes.py)
+        add_plain_route(app, plain, path, endpoint, method, tag, interaction)
+        return
     if openapi_extra is None:
         openapi_extra = {"summary": summary} if public else operation_doc(tag, interaction, summary)
     listed = listed_variant(path)

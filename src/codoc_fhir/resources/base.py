@@ -75,7 +75,8 @@ class Resource:
     patient_column_name: ClassVar[str | None] = "patient_num"
     # Whether elements no column holds are kept with the row (fhir/kept.py). Off for kinds
     # whose answer other interactions also change (CodeSystem concepts have their own
-    # operations): a kept copy would bring back what those removed.
+    # operations: a kept copy would bring back what those removed) and for kinds that
+    # store the whole resource anyway (the other R4B types, resources/generic).
     keeps_elements: ClassVar[bool] = True
     # Elements answered in a canonical form of the kind's own (never kept beside it).
     canonical_elements: ClassVar[frozenset[str]] = frozenset()
@@ -205,10 +206,9 @@ class Resource:
         codes for token search, and return the resource as every later read answers it."""
         row = self.fetch_row(conn, num)
         answered = self.to_fhir(row, self.load_related(conn, [row]))
-        sent = self.kept_source(body)
-        kept = (
-            kept_elements(sent, answered, self.canonical_elements) if self.keeps_elements else None
-        )
+        if not self.keeps_elements:
+            return self.with_meta(answered, row)
+        kept = kept_elements(self.kept_source(body), answered, self.canonical_elements)
         stored = orjson.dumps(kept).decode() if kept else None
         if stored != row["fhir_kept"]:
             conn.execute(self.table.update().where(self.key == num).values(fhir_kept=stored))
@@ -339,7 +339,8 @@ class Resource:
         )
         with _conflicts_as_409():
             conn.execute(statement)
-        self.drop_codes(conn, num)
+        if self.keeps_elements:
+            self.drop_codes(conn, num)
         record_deletion(conn, self, current)
 
 

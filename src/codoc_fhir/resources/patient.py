@@ -45,6 +45,7 @@ from codoc_fhir.warehouse.schema import (
     dwh_patient_ipphist,
     dwh_patient_mvt,
     dwh_patient_stay,
+    fhir_resource,
 )
 
 DEFAULT_IDENTIFIER_SYSTEM = "HIS"
@@ -145,6 +146,7 @@ class Patient(Resource):
             Referrer(dwh_enrsem, "patient_num", "Observation"),
             Referrer(dwh_patient_data, "patient_num", "Observation"),
             Referrer(dwh_patient, "merged_into", "Patient"),
+            Referrer(fhir_resource, "patient_num", str, group_by="resource_type"),
         )
 
     def before_delete(self, conn: Connection, num: int) -> None:

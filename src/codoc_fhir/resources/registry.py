@@ -1,7 +1,8 @@
 """The registry: every resource kind the server serves, grouped by FHIR type.
 
 Routes, the CapabilityStatement and search validation are generated from it. Adding a
-resource is one module and one line in `RESOURCE_CLASSES`.
+resource is one module and one line in `RESOURCE_CLASSES`; every R4B type no module maps is
+served by a stored kind (resources/generic), after the mapped ones.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from codoc_fhir.resources.diagnostic_report import DiagnosticReport
 from codoc_fhir.resources.document_reference import DocumentReference
 from codoc_fhir.resources.encounter_movement import EncounterMovement
 from codoc_fhir.resources.encounter_stay import EncounterStay
+from codoc_fhir.resources.generic.definitions import generic_type_names
+from codoc_fhir.resources.generic.resource import generic_kind
 from codoc_fhir.resources.group import Group
 from codoc_fhir.resources.medication_request import MedicationRequest
 from codoc_fhir.resources.observation_lab import LabObservation
@@ -175,8 +178,11 @@ class Registry:
 def build_registry(settings: Settings, cursor_secret: str | None = None) -> Registry:
     """The registry; paging cursors use CODOC_CURSOR_KEY, else `cursor_secret` (the
     database's, shared by every worker), else a key of this process alone."""
+    mapped = [make(settings) for make in RESOURCE_CLASSES]
+    served = {kind.fhir_type for kind in mapped}
+    stored = [generic_kind(name)(settings) for name in generic_type_names(served)]
     return Registry(
-        [make(settings) for make in RESOURCE_CLASSES],
+        [*mapped, *stored],
         max_search_values=settings.max_search_values,
         max_page_bytes=settings.max_page_bytes,
         cursor_secret=settings.cursor_key or cursor_secret,

@@ -565,7 +565,7 @@ fhir_export_job = Table(  # added: Bulk Data $export jobs, visible to every work
     _pk("export_num"),
     Column("status", String(20), nullable=False),  # accepted | in-progress | complete | error
     Column("request_url", String(4000), nullable=False),
-    Column("resource_types", String(1000)),
+    Column("resource_types", Text),  # every type served: ~140 names (0008_generic)
     Column("since_date", Timestamp),
     Column("patient_restriction", Key),
     Column("owner", String(200)),  # token subject or "anonymous"
@@ -606,6 +606,59 @@ dwh_resource_history = Table(  # added: every version of every resource written 
     Index("ix_dwh_resource_history_date", "history_date"),
     Index("ix_dwh_resource_history_type_date", "fhir_type", "history_date"),
     Index("ix_dwh_resource_history_patient", "patient_num", "history_date"),
+)
+
+
+# --- every other R4B resource type (CONTRACT section 9) ------------------------------------
+
+fhir_resource = Table(  # added: a resource of a type without warehouse tables, kept whole
+    "fhir_resource",
+    metadata,
+    _pk("resource_num"),
+    Column("resource_type", String(64), nullable=False),
+    # The patient whose compartment holds the resource (a patient stored here): a patient
+    # cannot be deleted while resources of its compartment remain.
+    Column("patient_num", Key, ForeignKey("dwh_patient.patient_num")),
+    Column("resource_json", Text, nullable=False),  # the body as sent, without id and meta
+    *_audit(),
+    Index("ix_fhir_resource_type_num", "resource_type", "resource_num"),  # a type's pages
+    Index("ix_fhir_resource_type_updated", "resource_type", "update_date"),
+    Index("ix_fhir_resource_patient_type", "patient_num", "resource_type"),
+)
+
+fhir_search_value = Table(  # added: one row per search value extracted from a fhir_resource
+    "fhir_search_value",
+    metadata,
+    _pk("search_value_num"),
+    Column(
+        "resource_num",
+        Key,
+        ForeignKey("fhir_resource.resource_num", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("resource_type", String(64), nullable=False),
+    Column("param_name", String(100), nullable=False),
+    Column("token_system", String(500)),  # token: system (or None) and code / value
+    Column("token_code", String(500)),
+    Column("string_value", String(500)),  # string: folded (lower case, no accents)
+    Column("string_exact", String(500)),  # string: as sent, for :exact
+    Column("date_start", Timestamp),  # date: the value's range, both ends included
+    Column("date_end", Timestamp),  # (None: a period still open)
+    Column("number_value", Float),  # number and quantity
+    Column("quantity_system", String(500)),
+    Column("quantity_code", String(500)),  # the unit code, else the unit text
+    Column("ref_type", String(64)),  # reference: the type and id it names (`Type/id`)
+    Column("ref_id", String(500)),  # (the whole reference when it is not `Type/id`)
+    Column("ref_num", Key),  # the id as a number when it is one (delete blocking)
+    Column("uri_value", String(500)),
+    Index("ix_fhir_search_value_token", "resource_type", "param_name", "token_code"),
+    Index("ix_fhir_search_value_string", "resource_type", "param_name", "string_value"),
+    Index("ix_fhir_search_value_date", "resource_type", "param_name", "date_start"),
+    Index("ix_fhir_search_value_number", "resource_type", "param_name", "number_value"),
+    Index("ix_fhir_search_value_reference", "resource_type", "param_name", "ref_id"),
+    Index("ix_fhir_search_value_uri", "resource_type", "param_name", "uri_value"),
+    Index("ix_fhir_search_value_referrer", "ref_type", "ref_num"),
 )
 
 

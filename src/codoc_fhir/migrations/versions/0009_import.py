@@ -5,7 +5,7 @@ same hash is skipped, another one is written over our resource as its next versi
 Rows of earlier imports have none (NULL): they are skipped as before.
 
 Revision ID: 0009_import
-Revises: 0007_kept
+Revises: 0008_generic
 Create Date: 2026-12-02 05:15:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_import"
-down_revision = "0007_kept"
+down_revision = "0008_generic"
 branch_labels = None
 depends_on = None
 
