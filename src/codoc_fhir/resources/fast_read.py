@@ -10,8 +10,8 @@ performers' names), a read is one statement. This module runs it on the event lo
 - the kind's own `base_query()` restricted to one key, compiled once per kind to
   PostgreSQL SQL (psycopg prepares it server-side after a few executions);
 - autocommit connections: one SELECT is one round trip (no BEGIN, no ROLLBACK), and no
-  pre-ping: a connection found dead (the database restarted) is retried once, on a fresh
-  connection, after the pool has dropped its other dead ones;
+  pre-ping: a read on a connection found dead (the database restarted) is retried once,
+  on a fresh connection of its own, while the pool tests and replaces its idle ones;
 - the row rendered exactly as `Resource.render` renders it (`to_fhir`, the kept elements,
   `meta`), so the answer is the generic read's, byte for byte.
 
@@ -40,9 +40,18 @@ log = logging.getLogger("codoc_fhir.database")
 
 KEY_PARAMETER = "fast_read_key"
 POOL_MAX_SIZE = 10  # per worker process, as the synchronous engine's pool_size
-POOL_WAIT_SECONDS = 5.0  # longer without a free connection: left to the generic read
+# Longer without a free connection (all busy, or the database away): left to the generic
+# read, which answers at once (503 when the database is away).
+POOL_WAIT_SECONDS = 1.0
 # `load_related` of the dwh_data kinds reads the joined row only; it is handed no connection.
 NO_CONNECTION = cast(Connection, None)
+
+
+async def _first_row(
+    conn: psycopg.AsyncConnection[Any], sql: str, parameters: dict[str, Any]
+) -> RowMapping | None:
+    cursor = await conn.execute(sql, parameters)
+    return cast(RowMapping | None, await cursor.fetchone())
 
 
 class ReadFailed(Exception):
@@ -96,6 +105,7 @@ class FastReader:
         self.statements: dict[int, CompiledRead] = {}
         self.pool: AsyncConnectionPool | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.checking: asyncio.Task[None] | None = None  # the pool's check after a failure
         self.served = 0  # reads answered by the fast path (tests check it was taken)
 
     def statement(self, kind: Resource) -> CompiledRead:
@@ -133,24 +143,38 @@ class FastReader:
 
     async def fetch(self, kind: Resource, num: int) -> RowMapping | None:
         """The row `num` of `kind` (None when there is none); ReadFailed when the database
-        cannot be asked. A dead connection is retried once, on a fresh one."""
+        cannot be asked. A pooled connection found dead is retried once, on a fresh one."""
         compiled = self.statement(kind)
         parameters = {**compiled.parameters, KEY_PARAMETER: num}
-        for attempt in (1, 2):
-            pool = await self._open_pool()
-            try:
-                async with pool.connection() as conn:
-                    try:
-                        cursor = await conn.execute(compiled.sql, parameters)
-                        return cast(RowMapping | None, await cursor.fetchone())
-                    except psycopg.Error as error:
-                        if attempt == 2 or not conn.broken:
-                            raise ReadFailed(type(error).__name__) from error
-                        log.info("fast read: dead connection (%s), retrying", type(error).__name__)
-            except psycopg.Error as error:  # the pool gave no connection (PoolTimeout...)
-                raise ReadFailed(type(error).__name__) from error
-            await pool.check()  # drop the other connections the restart killed
-        raise AssertionError("unreachable")  # pragma: no cover
+        pool = await self._open_pool()
+        try:
+            async with pool.connection() as conn:
+                try:
+                    return await _first_row(conn, compiled.sql, parameters)
+                except psycopg.Error as error:
+                    if not conn.broken:
+                        raise ReadFailed(type(error).__name__) from error
+                    log.info("fast read: dead connection (%s), retrying", type(error).__name__)
+        except psycopg.Error as error:  # no connection from the pool (PoolTimeout)
+            raise ReadFailed(type(error).__name__) from error
+        self._drop_dead_connections(pool)
+        return await self._fetch_on_fresh_connection(compiled.sql, parameters)
+
+    async def _fetch_on_fresh_connection(
+        self, sql: str, parameters: dict[str, Any]
+    ) -> RowMapping | None:
+        """The retry, on a connection of its own: the pool's others may be dead too."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.conninfo, **self.connect_options)
+            async with conn:
+                return await _first_row(conn, sql, parameters)
+        except psycopg.Error as error:
+            raise ReadFailed(type(error).__name__) from error
+
+    def _drop_dead_connections(self, pool: AsyncConnectionPool) -> None:
+        """Let the pool test its idle connections (in the background) and replace the dead."""
+        if self.checking is None or self.checking.done():
+            self.checking = asyncio.get_running_loop().create_task(pool.check())
 
     def render(self, kind: Resource, row: RowMapping) -> dict[str, Any]:
         """The resource as `Resource.read` answers the row."""
