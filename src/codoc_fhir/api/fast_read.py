@@ -41,13 +41,12 @@ def fast_types(registry: Registry) -> dict[str, FhirType]:
     row. A Codoc segment only when the type resolves Codoc keys as FHIR ids (no kind of
     it has a `resolve_codoc_key` of its own, as CodeSystem has)."""
     segments: dict[str, FhirType] = {}
-    sub_paths = {kind.codoc_path.split("/", 1)[0] for kind in registry.sub_paths()}
     for fhir_type in registry:
         if not any(answers_in_one_row(kind) for kind in fhir_type.kinds):
             continue
         segments[fhir_type.name] = fhir_type
         plain_keys = not any(hasattr(kind, "resolve_codoc_key") for kind in fhir_type.kinds)
-        if plain_keys and fhir_type.codoc_path not in sub_paths:
+        if plain_keys:  # sub-paths (`observation/phenotype/3`) never take a bare key here
             segments[fhir_type.codoc_path] = fhir_type
     return segments
 
