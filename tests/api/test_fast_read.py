@@ -96,8 +96,13 @@ def paths(setup: dict[str, Any]) -> list[str]:
     found = [f"/v4.3.0/{fhir_type}/{num}" for fhir_type, num, _ in setup["facts"]]
     found += [f"/v4.3.0/{fhir_type.lower()}/{num}/" for fhir_type, num, _ in setup["facts"]]
     deleted = setup["deleted"]
+    procedure = next(num for fhir_type, num, _ in setup["facts"] if fhir_type == "Procedure")
     return [
         *found,
+        f"/v4.3.0/procedure/{procedure}",  # the Codoc path without its slash
+        f"/v4.3.0/Procedure/{procedure:04d}",  # leading zeros: the same key
+        f"/v4.3.0/Procedure/{procedure}//",  # no such route
+        f"/v4.3.0/Observation/{procedure}",  # a fact of another kind: 404
         f"/v4.3.0/Procedure/{deleted}",  # 410 for everyone who may see it
         "/v4.3.0/Procedure/999999",  # 404
         "/v4.3.0/Observation/phenotype-1",  # a kind the fast read does not answer
