@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = {
+READ_TARGETS = {
+    "floor": "floor (bench/floor.py: plain ASGI, one joined query, async psycopg pool)",
     "ceiling": "ceiling (fixed pre-serialised Procedure)",
+    "api_generic": "read by id, fast read off (`CODOC_FAST_READ=false`)",
+}
+SCENARIOS = {
     "read": "read by id `GET /Procedure/{id}`",
     "search_subject": "search `?subject=Patient/N`",
     "search_subject_date": "search `?subject=Patient/N&date=ge2023-01-01&date=lt2024-01-01`",
@@ -44,12 +48,12 @@ def backend_section(result: dict[str, Any]) -> list[str]:
         f"| scenario | req/s at {connections} connections | latency ms at 1 connection "
         f"p50 / p95 / p99 | latency ms at {connections} p50 / p95 / p99 | non-2xx |",
         "|---|---|---|---|---|",
-        scenario_row(SCENARIOS["ceiling"], result["ceiling"]),
+        *read_target_rows(result),
     ]
-    lines += [scenario_row(SCENARIOS[name], result["scenarios"][name]) for name in SCENARIOS
-              if name != "ceiling"]  # fmt: skip
+    lines += [scenario_row(SCENARIOS[name], result["scenarios"][name]) for name in SCENARIOS]
     lines += ["", *paging_lines(result["scenarios"]["search_code_date_paged"])]
     lines += ["", *flatness_lines(result["flatness"]), ""]
+    lines += read_ratio_lines(result)
     ratio = result["ceiling_ratio"]
     if ratio.get("available", True):
         lines.append(
@@ -66,6 +70,39 @@ def backend_section(result: dict[str, Any]) -> list[str]:
         f"at the end: {result.get('load_average_at_end')}."
     )
     return [*lines, ""]
+
+
+def read_target_rows(result: dict[str, Any]) -> list[str]:
+    """The floor, the ceiling and the API without its fast read (those the run measured)."""
+    targets = (result.get("read_alternated") or {}).get("targets") or {"ceiling": result["ceiling"]}
+    return [scenario_row(READ_TARGETS[name], targets[name]) for name in READ_TARGETS
+            if name in targets]  # fmt: skip
+
+
+def read_ratio_lines(result: dict[str, Any]) -> list[str]:
+    """The API's read by id as a share of the floor of the same run, and the rounds."""
+    alternated = result.get("read_alternated")
+    if not alternated:
+        return []
+    rounds = "; ".join(
+        f"{name} {', '.join(f'{value:,.0f}' for value in found['throughput_rounds'])}"
+        for name, found in alternated["targets"].items()
+    )
+    lines = [
+        f"Read by id alternated over {alternated['rounds']} rounds "
+        f"({' / '.join(alternated['order'])}), req/s per round: {rounds}; "
+        "each row above is the median round."
+    ]
+    floor = result.get("floor_ratio")
+    if floor:
+        same = "same JSON and ETag as the API" if result.get("floor_same_json") else (
+            "**its JSON differs from the API's**")  # fmt: skip
+        lines.append(
+            f"Read by id = **{floor['read_throughput']:.1%} of the floor** (the floor answers "
+            f"the {same}); its single-connection p50 is "
+            f"{1 / floor['read_p50_single']:.1f}x the floor's."
+        )
+    return lines
 
 
 def paging_lines(paged: dict[str, Any]) -> list[str]:

@@ -4,9 +4,12 @@
     .venv/bin/python bench/run.py --backends sqlite --patients 2000 --facts 20000 --seconds 3
 
 For each backend: fill a warehouse (bench/fill.py) at full scale and a small one
-(--small-facts, same facts per patient), measure the ceiling (bench/ceiling.py on the same
-stack and workers), then `codoc-fhir serve` on a loopback port under wrk: read by id, search
-by subject, by subject and date, create, each at --connections connections (throughput) and
+(--small-facts, same facts per patient); then read by id on the floor (bench/floor.py, a
+plain ASGI app on psycopg's async pool, PostgreSQL only), the ceiling (bench/ceiling.py, no
+database) and `codoc-fhir serve` (rate limiting on with a high limit, access log on; also
+with its fast read off, --generic), all served with the same workers and alternated for
+--rounds rounds so that the machine's drift cancels; then on the API under wrk: search by
+subject, by subject and date, create, each at --connections connections (throughput) and
 at one (latency); page a code+date search to its end; and time the subject+date search on
 the small warehouse to show whether search latency stays flat as the tables grow.
 """
@@ -19,6 +22,7 @@ import os
 import random
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -195,12 +199,12 @@ def database_urls(backend: str, args: argparse.Namespace) -> tuple[str, str]:
         )
     admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        for name in ("codoc_bench", "codoc_bench_small"):
+        for name in (args.pg_database, f"{args.pg_database}_small"):
             if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     root = args.pg_admin_url.rsplit("/", 1)[0]
-    return f"{root}/codoc_bench", f"{root}/codoc_bench_small"
+    return f"{root}/{args.pg_database}", f"{root}/{args.pg_database}_small"
 
 
 def database_version(url: str) -> str:
@@ -233,12 +237,18 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     result["database_version"] = database_version(url)
     lines = scenario_lines(sample)
     logs = Path(args.sqlite_dir)
-    print(f"== {backend}: ceiling ({workers} workers)", flush=True)
-    with servers.ceiling_server(workers, logs / f"ceiling_{backend}.log") as base:
-        result["ceiling"] = measure(base, lines["read"], args)
-    scenarios: dict[str, Any] = {}
-    with servers.api_server(url, workers, logs / f"api_{backend}.log") as base:
-        for name in ("read", "search_subject", "search_subject_date", "create"):
+    with ExitStack() as stack:
+        bases = read_targets(stack, backend, url, workers, logs, sample.ids[0], args)
+        print(f"== {backend}: read by id, {', '.join(bases)} alternated ({workers} workers)")
+        alternated = alternate(bases, lines["read"], args)
+        result["read_alternated"] = alternated
+        if "floor" in alternated["targets"]:
+            result["floor"] = alternated["targets"]["floor"]
+            result["floor_same_json"] = same_json(bases["floor"], bases["api"], sample.ids[:20])
+        result["ceiling"] = alternated["targets"]["ceiling"]
+        scenarios: dict[str, Any] = {"read": alternated["targets"]["api"]}
+        base = bases["api"]
+        for name in ("search_subject", "search_subject_date", "create"):
             print(f"== {backend}: {name}", flush=True)
             scenarios[name] = measure(base, lines[name], args)
         print(f"== {backend}: code+date paged to the end", flush=True)
@@ -250,8 +260,81 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         small_run = measure(base, scenario_lines(small)["search_subject_date"], args)
     result["flatness"] = flatness(scenarios["search_subject_date"], small_run, args)
     result["ceiling_ratio"] = ceiling_ratio(result["ceiling"], scenarios["read"])
+    if "floor" in result:
+        result["floor_ratio"] = ceiling_ratio(result["floor"], scenarios["read"])
     result["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     return result
+
+
+def read_targets(
+    stack: ExitStack,
+    backend: str,
+    url: str,
+    workers: int,
+    logs: Path,
+    probe_id: int,
+    args: argparse.Namespace,
+) -> dict[str, str]:
+    """The servers read by id is measured on, all running at once: the floor (PostgreSQL
+    only: it is a psycopg app), the ceiling, the API and (--generic) the API with its fast
+    read turned off."""
+    bases: dict[str, str] = {}
+    if backend == "postgresql":
+        floor_log = logs / f"floor_{backend}.log"
+        bases["floor"] = stack.enter_context(
+            servers.floor_server(url, workers, floor_log, probe_id)
+        )
+    ceiling_log = logs / f"ceiling_{backend}.log"
+    bases["ceiling"] = stack.enter_context(servers.ceiling_server(workers, ceiling_log))
+    api_log = logs / f"api_{backend}.log"
+    bases["api"] = stack.enter_context(servers.api_server(url, workers, api_log))
+    if args.generic and backend == "postgresql":
+        generic_log = logs / f"api_generic_{backend}.log"
+        off = {"CODOC_FAST_READ": "false"}
+        bases["api_generic"] = stack.enter_context(
+            servers.api_server(url, workers, generic_log, off)
+        )
+    return bases
+
+
+def alternate(bases: dict[str, str], lines: list[str], args: argparse.Namespace) -> dict:
+    """Read by id on every target in turn (floor, ceiling, API, ...), --rounds times, so
+    that the machine's drift over the run falls on all of them alike. Each target's figure
+    is the median of its rounds (throughput at --connections, p50 at one connection)."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in bases}
+    for round_number in range(1, args.rounds + 1):
+        for name, base in bases.items():
+            found = measure(base, lines, args)
+            if not found["available"]:
+                raise SystemExit(f"{name} does not answer a read by id: {found}")
+            runs[name].append(found)
+            print(f"    round {round_number}: {name}", flush=True)
+    targets = {name: median_run(found) for name, found in runs.items()}
+    return {"rounds": args.rounds, "order": list(bases), "targets": targets, "runs": runs}
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median round: the loaded run of median throughput, the single-connection run of
+    median p50 (each a whole wrk run, never an average of runs)."""
+    loaded = sorted((run["loaded"] for run in runs), key=lambda run: run["throughput_rps"])
+    single = sorted((run["single"] for run in runs), key=lambda run: run["latency_ms"]["p50"])
+    return {
+        "available": True,
+        "loaded": loaded[len(loaded) // 2],
+        "single": single[len(single) // 2],
+        "throughput_rounds": [run["loaded"]["throughput_rps"] for run in runs],
+    }
+
+
+def same_json(floor: str, api: str, ids: list[int]) -> bool:
+    """Whether the floor answers the API's JSON (and ETag) for these Procedures."""
+    for num in ids:
+        answers = [httpx.get(f"{base}/v4.3.0/Procedure/{num}", timeout=30) for base in (floor, api)]
+        if answers[0].json() != answers[1].json():
+            return False
+        if answers[0].headers["etag"] != answers[1].headers["etag"]:
+            return False
+    return True
 
 
 def flatness(big: dict[str, Any], small: dict[str, Any], args: argparse.Namespace) -> dict:
@@ -270,7 +353,8 @@ def flatness(big: dict[str, Any], small: dict[str, Any], args: argparse.Namespac
 
 
 def ceiling_ratio(ceiling: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
-    """Read by id as a share of the ceiling (throughput, and latency the other way round)."""
+    """Read by id as a share of the ceiling or the floor (throughput, and latency the other
+    way round)."""
     if not read.get("available"):
         return {"available": False}
     return {
@@ -292,9 +376,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated read-by-id rounds")
+    parser.add_argument(
+        "--generic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the API with its fast read off (CODOC_FAST_READ=false)",
+    )
     parser.add_argument("--sqlite-workers", type=int, default=1)
     parser.add_argument("--pg-workers", type=int, default=2)
     parser.add_argument("--pg-admin-url", default=PG_ADMIN)
+    parser.add_argument("--pg-database", default="codoc_bench", help="and <name>_small")
     parser.add_argument("--sqlite-dir", default="/tmp", help="SQLite files and server logs")
     parser.add_argument("--no-fill", action="store_true", help="reuse the filled databases")
     parser.add_argument("--out", default=str(RESULTS))

@@ -14,6 +14,7 @@ from codoc_fhir.api.auth import AuthMiddleware, AuthRequiredMiddleware, TokenVer
 from codoc_fhir.api.dispatch import group_routes_by_segment
 from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
+from codoc_fhir.api.fast_read import FastReadMiddleware
 from codoc_fhir.api.install import install_routes
 from codoc_fhir.api.middleware import (
     AccessLogMiddleware,
@@ -27,6 +28,7 @@ from codoc_fhir.api.ratelimit import RateLimitMiddleware, build_rate_limiter
 from codoc_fhir.api.routes import BASE, Server
 from codoc_fhir.config import Settings, get_settings
 from codoc_fhir.fhir.responses import FhirJSONResponse
+from codoc_fhir.resources.fast_read import FastReader
 from codoc_fhir.resources.registry import build_registry
 from codoc_fhir.warehouse.db import make_engine, server_secret
 
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = build_registry(settings, cursor_secret=secret)
     server = Server(engine=engine, registry=registry, settings=settings)
     writer = AccessLogWriter(engine) if settings.access_log else None
+    reader = fast_reader(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter = getattr(_app.state, "rate_limiter", None)
         if limiter is not None:
             await limiter.aclose()
+        if reader is not None:
+            await reader.close()
         engine.dispose()
 
     app = FastAPI(
@@ -62,13 +67,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.server = server
     app.state.access_log = writer
+    app.state.fast_reader = reader
     install_error_handlers(app)
     install_routes(app, server)
     group_routes_by_segment(app, f"{BASE}/")
     install_docs(app, settings, [fhir_type.name for fhir_type in server.registry])
+    if reader is not None:  # innermost: after every check of the stack below
+        app.add_middleware(FastReadMiddleware, reader=reader, registry=registry, prefix=f"{BASE}/")
     app.add_middleware(NegotiationMiddleware, prefix=f"{BASE}/")
     install_security(app, settings, engine, writer)
     return app
+
+
+def fast_reader(settings: Settings) -> FastReader | None:
+    """The async reader of PostgreSQL reads by id (api/fast_read.py), unless turned off.
+
+    SQLite keeps the generic read: its driver has no asynchronous API and a read is a local
+    file access of well under a millisecond, cheaper than a hand-off to the thread pool
+    would save."""
+    if not settings.fast_read or not settings.database_url.startswith("postgresql"):
+        return None
+    return FastReader(settings.database_url, settings.statement_timeout)
 
 
 def install_security(

@@ -53,7 +53,11 @@ class FhirJSONResponse(Response):
 
 def answer_media_type(request: Request) -> str:
     """`application/json` when the client asked for it and not for fhir+json."""
-    accept = request.headers.get("accept", "")
+    return media_type_for(request.headers.get("accept", ""))
+
+
+def media_type_for(accept: str) -> str:
+    """The content type answered to an Accept header (see answer_media_type)."""
     if "application/fhir+json" not in accept and "application/json" in accept:
         return PLAIN_JSON + "; charset=utf-8"
     return FHIR_JSON + "; charset=utf-8"

@@ -1,0 +1,148 @@
+"""The fast read: `GET /v4.3.0/{Type}/{id}` answered on the event loop (PostgreSQL).
+
+The innermost middleware: every outer layer (forwarded headers, CORS, access log, Host
+check, auth, rate limit, 401, 406) has run when a request gets here. A read by id of a
+kind answered in one row (resources/fast_read.py) is answered without FastAPI's routing,
+dependencies or thread-pool hand-off. It answers exactly what the generic route answers:
+
+- the same paths: the standard one (`/Procedure/12`) and the Codoc one (`/procedure/12/`),
+  trailing slash optional, ids resolved by the type as the routes resolve them;
+- the same authorization: the token's scopes must grant `read` on the type, and a grant
+  from `patient/` scopes only shows that patient's rows (api/visibility.py);
+- the same body (the kind's `render`), headers (ETag, Last-Modified) and content type.
+
+Whatever is not a plain 200 of that kind is handed to the generic route unchanged: a query
+string (`_elements`, `_summary`, `_pretty`...), a refused scope (403), another patient's
+row or a missing one (404, 410 once deleted), a database that cannot be reached (503).
+Those answers come from the one place that makes them, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from codoc_fhir.api.auth import Forbidden, Principal
+from codoc_fhir.api.dispatch import route_path
+from codoc_fhir.api.routes import resource_headers
+from codoc_fhir.fhir.errors import NotFound
+from codoc_fhir.fhir.responses import media_type_for
+from codoc_fhir.resources.base import Resource
+from codoc_fhir.resources.fast_read import FastReader, ReadFailed, answers_in_one_row
+from codoc_fhir.resources.registry import FhirType, Registry
+
+Scope = dict[str, Any]
+READ = "read"
+
+
+def fast_types(registry: Registry) -> dict[str, FhirType]:
+    """The path segments (`Procedure`, `procedure`) of the types with a kind answered in one
+    row. A Codoc segment only when the type resolves Codoc keys as FHIR ids (no kind of
+    it has a `resolve_codoc_key` of its own, as CodeSystem has)."""
+    segments: dict[str, FhirType] = {}
+    for fhir_type in registry:
+        if not any(answers_in_one_row(kind) for kind in fhir_type.kinds):
+            continue
+        segments[fhir_type.name] = fhir_type
+        plain_keys = not any(hasattr(kind, "resolve_codoc_key") for kind in fhir_type.kinds)
+        if plain_keys:  # sub-paths (`observation/phenotype/3`) never take a bare key here
+            segments[fhir_type.codoc_path] = fhir_type
+    return segments
+
+
+def read_target(
+    path: str, prefix: str, segments: dict[str, FhirType]
+) -> tuple[Resource, int] | None:
+    """The kind and key a read path names when the fast read can answer it, else None."""
+    if not path.startswith(prefix):
+        return None
+    rest = path[len(prefix) :]
+    rest = rest[:-1] if rest.endswith("/") else rest
+    segment, _, ident = rest.partition("/")
+    fhir_type = segments.get(segment)
+    if fhir_type is None or not ident or "/" in ident:
+        return None
+    try:
+        kind, num = fhir_type.resolve_id(ident)
+    except NotFound:
+        return None
+    return (kind, num) if answers_in_one_row(kind) else None
+
+
+def read_access(principal: Principal | None, fhir_type: str) -> tuple[bool, int | None]:
+    """Whether the caller may read `fhir_type` (no: the generic route answers the 403),
+    and the patient it is then confined to (None: every patient)."""
+    if principal is None:
+        return True, None
+    try:
+        return True, principal.access(fhir_type, READ)
+    except Forbidden:
+        return False, None
+
+
+class FastReadMiddleware:
+    """Answers the plain reads by id it can; hands every other request on unchanged."""
+
+    def __init__(self, app: Any, reader: FastReader, registry: Registry, prefix: str) -> None:
+        self.app = app
+        self.reader = reader
+        self.prefix = prefix
+        self.segments = fast_types(registry)
+        for kind in registry.kinds():  # compiled now: a statement that cannot be fails here
+            if answers_in_one_row(kind):
+                reader.statement(kind)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and not scope.get("query_string")
+            and await self._answered(scope, send)
+        ):
+            return
+        await self.app(scope, receive, send)
+
+    async def _answered(self, scope: Scope, send: Any) -> bool:
+        target = read_target(route_path(scope), self.prefix, self.segments)
+        if target is None:
+            return False
+        kind, num = target
+        principal = (scope.get("state") or {}).get("principal")
+        allowed, patient = read_access(principal, kind.fhir_type)
+        if not allowed:
+            return False
+        try:
+            row = await self.reader.fetch(kind, num)
+        except ReadFailed:
+            return False
+        if row is None or not _visible(kind, row, patient):
+            return False
+        try:
+            resource = self.reader.render(kind, row)
+        except Exception:  # the generic route answers it (and logs it) the usual way
+            return False
+        await _send_resource(scope, send, resource)
+        self.reader.served += 1
+        return True
+
+
+def _visible(kind: Resource, row: Any, patient: int | None) -> bool:
+    """Whether a caller confined to `patient` (None: to no one) may see the row, as
+    Visibility.check decides: rows of a patient-less kind are everyone's."""
+    column = kind.patient_column()
+    return patient is None or column is None or row[column.name] == patient
+
+
+async def _send_resource(scope: Scope, send: Any, resource: dict[str, Any]) -> None:
+    """The resource as `answer_resource` sends it: ETag, Last-Modified, content type."""
+    body = orjson.dumps(resource)
+    accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in resource_headers(resource).items()
+    ]
+    headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    headers.append((b"content-type", media_type_for(accept.decode("latin-1")).encode("latin-1")))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
