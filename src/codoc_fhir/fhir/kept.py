@@ -196,6 +196,11 @@ def _contradict(sent: dict[str, Any], answered: dict[str, Any]) -> bool:
     systems = sent.get("system"), answered.get("system")
     if None not in systems and systems[0] != systems[1]:
         return True
+    # Two identifiers (or contact points) with different values are two different ones:
+    # the server's official id never stands for a sent `use: official` identifier.
+    values = sent.get("value"), answered.get("value")
+    if all(isinstance(value, str) for value in values) and values[0] != values[1]:
+        return True
     sent_types = dict(_reference_types(sent))
     return any(
         path in sent_types and sent_types[path] != kind for path, kind in _reference_types(answered)

@@ -113,9 +113,12 @@ class Patient(Resource):
                 )
 
     def managing_values(self, conn: Connection, reference: Any) -> dict[str, Any]:
-        if reference is None:
+        """A warehouse Organization -> the managing_org columns; any other reference (an
+        Organization stored whole, a conditional or display-only one) is kept as sent."""
+        found = links.warehouse_organization(conn, reference, "managingOrganization")
+        if found is None:
             return {"managing_org_level": None, "managing_org_num": None}
-        level, org_num = links.organization(conn, reference, "managingOrganization")
+        level, org_num = found
         return {"managing_org_level": level.name, "managing_org_num": org_num}
 
     def write_children(self, conn: Connection, num: int, body: dict[str, Any]) -> None:
@@ -169,9 +172,7 @@ class Patient(Resource):
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         num = row["patient_num"]
         found = [identifiers.official(num)]
-        found += [
-            identifiers.usual(value, system) for system, value in related["ipps"].get(num, [])
-        ]
+        found += [identifiers.held(value, system) for system, value in related["ipps"].get(num, [])]
         resource: dict[str, Any] = {"resourceType": "Patient", "id": str(num), "identifier": found}
         names = answer_names(row)
         if names:
@@ -198,20 +199,47 @@ class Patient(Resource):
 # --- input mappings (pure unless they take a connection) -------------------------------
 
 
+# v2-0203 identifier types that name a patient record (an IPP); every other typed
+# identifier (SSN, driver's licence, passport...) is kept with the row, not an IPP.
+IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
+IPP_TYPES = frozenset({"MR", "MRT", "PI", "PT"})
+
+
+def is_ipp(item: Any) -> bool:
+    """Whether a sent identifier is an IPP: not official, with a value, and untyped or typed
+    as a patient record number (MR, MRT, PI, PT of v2-0203); every other one (SSN, driver's
+    licence, passport, a type with only a text) is kept with the row."""
+    if not isinstance(item, dict) or item.get("use") == "official":
+        return False
+    value = item.get("value")
+    if not isinstance(value, str) or not value.strip():
+        return False
+    kind = item.get("type")
+    if not kind:
+        return True
+    return any(
+        coding.get("code") in IPP_TYPES and coding.get("system") in (None, IDENTIFIER_TYPE_SYSTEM)
+        for coding in kind.get("coding") or []
+    )
+
+
 def ipp_list(body: dict[str, Any]) -> list[tuple[str, str]]:
-    """(system, value) of the usual identifiers, "HIS" by default; at least one required."""
+    """(system, value) of the IPP identifiers, "HIS" by default; at least one required."""
     found: list[tuple[str, str]] = []
-    for position, (system, value) in enumerate(identifiers.usual_identifiers(body)):
+    for position, item in enumerate(body.get("identifier") or []):
+        if not is_ipp(item):
+            continue
         field = f"identifier[{position}]"
         pair = (
-            check_length(system or DEFAULT_IDENTIFIER_SYSTEM, 255, f"{field}.system"),
-            check_length(value, 100, f"{field}.value"),
+            check_length(item.get("system") or DEFAULT_IDENTIFIER_SYSTEM, 255, f"{field}.system"),
+            check_length(item["value"], 100, f"{field}.value"),
         )
         if pair not in found:
             found.append(pair)
     if not found:
         raise Required(
-            "Field 'identifier' is required: at least one usual identifier (IPP)",
+            "Field 'identifier' is required: at least one usual identifier (IPP), untyped or"
+            " of type MR, MRT, PI or PT",
             expression=["identifier"],
         )
     return found
