@@ -246,8 +246,20 @@ def ipp_list(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def name_values(names: list[dict[str, Any]]) -> dict[str, Any]:
-    """name[0] -> lastname/firstname (given names joined by a space); a maiden name too."""
-    main = next((name for name in names if name.get("use") != "maiden"), None) or {}
+    """The first name with a family or given part that is not a maiden name -> lastname /
+    firstname (given names joined by a space); the first maiden name -> maiden_name. Other
+    names (a nickname, a text-only one) are kept with the row."""
+    main = (
+        next(
+            (
+                name
+                for name in names
+                if name.get("use") != "maiden" and (name.get("family") or name.get("given"))
+            ),
+            None,
+        )
+        or {}
+    )
     maiden = next((name for name in names if name.get("use") == "maiden"), None) or {}
     given = " ".join(part for part in main.get("given") or [] if part) or None
     return {
