@@ -51,22 +51,18 @@ _FHIR_CODE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
 
 
 def class_code(value: Any) -> str:
-    """Encounter.class (a Coding) -> the class_code column: IMP | AMB | EMER | HH of
-    v3-ActCode (or without system), else the code as sent when it fits (the Coding itself
-    is kept with the row and answered as sent)."""
+    """Encounter.class (a Coding) -> the class_code column: the code as sent (IMP, AMB,
+    EMER, HH, or any other class code; the Coding itself is kept with the row)."""
     if not isinstance(value, dict) or not value.get("code"):
         raise Required("Field 'class.code' is required", expression=["class.code"])
     return check_length(str(value["code"]), CLASS_CODE_LENGTH, "class.code")
 
 
 def known_class(value: Any) -> str | None:
-    """The class code when it is one the warehouse types (IMP, AMB, EMER, HH of
-    v3-ActCode or without system), else None."""
-    system = value.get("system")
+    """The class code when it is one the warehouse types (IMP, AMB, EMER, HH, the codes of
+    v3-ActCode, whatever system was sent: they are answered with v3-ActCode), else None."""
     code = value.get("code")
-    if system in (None, ACT_CODE_SYSTEM) and code in CLASS_DISPLAYS:
-        return str(code)
-    return None
+    return str(code) if code in CLASS_DISPLAYS else None
 
 
 def class_coding(code: str) -> dict[str, str]:
@@ -86,15 +82,16 @@ def parse_period(body: dict[str, Any]) -> tuple[datetime, datetime | None]:
 
 
 def mode_code(concept: Any, field: str) -> str | None:
-    """The code of hospitalization.admitSource / dischargeDisposition (or its text)."""
+    """The first coding's code of hospitalization.admitSource / dischargeDisposition, for
+    the entry / exit mode column; None when there is none that fits (a concept with only
+    a text, or a longer code): the concept is kept with the row and answered as sent."""
     if concept is None:
         return None
     codings = concept.get("coding") or []
     code = codings[0].get("code") if codings else None
-    value = code or concept.get("text")
-    if not value or len(str(value)) > MODE_LENGTH:
-        return None  # nothing a column holds: the concept is kept with the row as sent
-    return str(value)
+    if not code or len(str(code)) > MODE_LENGTH:
+        return None
+    return str(code)
 
 
 def mode_concept(value: str) -> dict[str, Any]:
