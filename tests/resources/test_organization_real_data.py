@@ -240,3 +240,13 @@ def test_organization_outside_the_four_levels_is_no_level(client, engine, kind):
     response = client.post(ORG, json=body)
     assert response.status_code == 400
     assert count_rows(engine, *ORG_TABLES) == 0
+
+
+def test_an_identifier_longer_than_the_code_is_searchable(client):
+    """Synthea names its Organizations by identifier (`Organization?identifier=...`)."""
+    client.post(ORG, json=SYNTHEA_PROVIDER)
+    system, value = (SYNTHEA_PROVIDER["identifier"][0][key] for key in ("system", "value"))
+    for query in (f"{system}|{value}", value):
+        bundle = client.get(f"/v4.3.0/Organization?identifier={query}").json()
+        assert [entry["resource"]["id"] for entry in bundle.get("entry", [])] == ["site-1"]
+    assert client.get("/v4.3.0/Organization?identifier=urn:x|nothing").json().get("entry", []) == []

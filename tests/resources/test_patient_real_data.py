@@ -308,3 +308,17 @@ def test_put_of_the_read_changes_nothing(client, engine):
     response = client.put(f"{PATIENT}1/", json=without_meta(read))
     assert response.status_code == 200, response.text
     assert without_meta(response.json()) == without_meta(read)
+
+
+def test_kept_identifiers_are_searchable(client, engine):
+    make_site(engine, name="Boston General")
+    client.post(PATIENT, json=SYNTHEA_PATIENT)
+    for query in (
+        "identifier=http://hl7.org/fhir/sid/us-ssn|999-43-7316",
+        "identifier=S99933732",
+        "identifier=http://hospital.smarthealthit.org|MR-77",
+    ):
+        bundle = client.get(f"/v4.3.0/Patient?{query}").json()
+        assert [entry["resource"]["id"] for entry in bundle.get("entry", [])] == ["1"], query
+    other_system = client.get("/v4.3.0/Patient?identifier=urn:other|999-43-7316").json()
+    assert other_system.get("entry", []) == []
