@@ -2,6 +2,8 @@
 
 Each backend gets a fresh database per run (migrated with Alembic); every test starts from
 empty tables with identities reset, so ids in the documented payloads (Patient/1...) hold.
+The local rate-limit counter files go to a directory of the run (CODOC_RATE_LIMIT_DIR, also
+seen by the servers the tests start) and are forgotten with the tables.
 CODOC_TEST_BACKENDS=sqlite (or postgresql) restricts the run to one backend.
 """
 
@@ -30,6 +32,27 @@ BACKENDS = [
     for name in os.environ.get("CODOC_TEST_BACKENDS", "sqlite,postgresql").split(",")
     if name.strip()
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def rate_limit_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The run's directory of local rate-limit counters (not /dev/shm, left behind)."""
+    directory = tmp_path_factory.mktemp("ratelimit")
+    previous = os.environ.get("CODOC_RATE_LIMIT_DIR")
+    os.environ["CODOC_RATE_LIMIT_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        del os.environ["CODOC_RATE_LIMIT_DIR"]
+    else:
+        os.environ["CODOC_RATE_LIMIT_DIR"] = previous
+
+
+def forget_local_rate_limits() -> None:
+    """Remove the local counter files: the next app counts from zero, as on empty tables."""
+    directory = os.environ.get("CODOC_RATE_LIMIT_DIR")
+    if directory:
+        for path in Path(directory).glob("codoc-fhir-ratelimit-*"):
+            path.unlink()
 
 
 def _postgres_database() -> Iterator[str]:
@@ -81,6 +104,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def empty_tables(engine: Engine) -> None:
+    """Every table emptied, identities reset, and the local rate-limit counters forgotten."""
+    forget_local_rate_limits()
     tables = [table.name for table in reversed(metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,19 +16,22 @@ from typing import Any
 import pytest
 from carebundle import generate_cohort, to_json, to_ndjson
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from codoc_fhir import cli
-from codoc_fhir.bulk_import import Importer
-from codoc_fhir.bulk_import_ids import IdMap
+from codoc_fhir.bulk.ids import IdMap
+from codoc_fhir.bulk.importer import Importer
+from codoc_fhir.bulk.lock import BUSY, import_lock
 from codoc_fhir.warehouse.schema import (
     dwh_patient,
     dwh_patient_stay,
     fhir_import_checkpoint,
     fhir_import_id_map,
 )
+from tests.integrity.tcp_proxy import TcpProxy
 
 VENV_BIN = Path(sys.executable).parent
-# Dependency order, as docs/IMPORT.md asks; the last three types are not served here.
+# Dependency order, as docs/IMPORT.md asks; the last two types are not served here.
 ORDER = [
     "Patient",
     "Encounter",
@@ -129,6 +133,7 @@ def test_ndjson_cohort_loads_with_references_rewritten_to_our_ids(
     assert count(engine, dwh_patient_stay) == total(client, "Encounter") == encounters
     assert total(client, "Observation") == observations
     assert total(client, "MedicationRequest") == len(cohort["MedicationRequest"])
+    assert total(client, "Condition") == len(cohort["Condition"])
     assert total(client, "DiagnosticReport") == 0
 
     # Every reference now names our resources.
@@ -187,7 +192,7 @@ def test_transaction_bundle_urn_references_and_stop_at_first_failure(
     assert observation["subject"]["reference"] == "Patient/1"
     assert observation["encounter"]["reference"] == "Encounter/1"
     committed = total(client, "Observation")
-    assert 0 < committed < kinds["Observation"]
+    assert committed == kinds["Observation"]  # results load before the reports naming them
 
     # A re-run resumes at the failing entry: nothing is created twice.
     assert run("--database-url", database_url, str(path)) == 1
@@ -199,7 +204,11 @@ def test_transaction_bundle_urn_references_and_stop_at_first_failure(
     assert f"{kinds['DiagnosticReport']} failed" in out
     assert total(client, "Observation") == kinds["Observation"]
     assert count(engine, dwh_patient) == 1
-    assert run("--database-url", database_url, str(path)) == 0  # done: skipped
+    # Failures are not done: a plain re-run tries them again (and only them).
+    assert run("--database-url", database_url, "--continue-on-error", str(path)) == 1
+    out = capsys.readouterr().out
+    assert "bundle.json: 0 created, " in out
+    assert f"(already imported), {kinds['DiagnosticReport']} failed" in out
     assert total(client, "Observation") == kinds["Observation"]
 
 
@@ -261,7 +270,12 @@ def test_a_crash_inside_a_batch_loses_nothing_and_the_rerun_resumes(
     assert run("--database-url", database_url, "--batch-size", "4", *files) == 0
     out = capsys.readouterr().out
     assert "Patient.ndjson: done by an earlier run" in out
-    assert "Observation.ndjson: 20 created, 0 skipped (already imported), 0 failed" in out
+    # This run's counts: the 8 committed before the crash are not read again.
+    assert (
+        "Observation.ndjson: 12 created, 0 skipped (already imported), 0 failed, "
+        + ("resumed after 8")
+        in out
+    )
     assert total(client, "Observation") == 20
     assert (
         count(engine, fhir_import_id_map, fhir_import_id_map.c.source_type == "Observation") == 20
@@ -274,7 +288,7 @@ def test_unsupported_types_blank_lines_and_bad_lines(client, database_url, tmp_p
     path.write_text(
         json.dumps(patient)
         + "\n\n"
-        + json.dumps({"resourceType": "Condition", "id": "c1"})
+        + json.dumps({"resourceType": "AllergyIntolerance", "id": "a1"})
         + "\n{not json\n"
         + json.dumps([1, 2])
         + "\n"
@@ -286,7 +300,7 @@ def test_unsupported_types_blank_lines_and_bad_lines(client, database_url, tmp_p
     out, err = capsys.readouterr()
     assert status == 1
     assert "mixed.ndjson: 1 created, 0 skipped (already imported), 2 failed" in out
-    assert "not imported (type not served here): Condition 1" in out
+    assert "not imported (type not served here): AllergyIntolerance 1" in out
     assert f"{path}:4: line: 400 invalid: not JSON" in err
     assert [json.loads(line)["line"] for line in errors.read_text().splitlines()] == [4, 5]
     assert total(client, "Patient") == 1
@@ -322,7 +336,7 @@ def test_the_installed_command_imports_with_the_environment_database(
 
 
 def test_importer_counts_per_file(client, database_url, tmp_path):
-    from codoc_fhir.bulk_import import ImportOptions
+    from codoc_fhir.bulk.importer import ImportOptions
     from tests.conftest import make_settings
 
     path = write_ndjson(tmp_path / "Patient.ndjson", [simple_patient("x")])
@@ -333,13 +347,13 @@ def test_importer_counts_per_file(client, database_url, tmp_path):
     finally:
         importer.engine.dispose()
     assert (counters.created, counters.skipped, counters.failed) == (1, 0, 0)
-    assert (again.created, again.skipped) == (1, 0)  # the checkpoint's counters
+    assert (again.created, again.skipped) == (1, 0)  # read once: the first read's counters
 
 
 def test_progress_lines_without_a_terminal_and_a_bar_on_one(
     client, database_url, tmp_path, capsys, monkeypatch
 ):
-    from codoc_fhir.bulk_import import ImportOptions, run_import
+    from codoc_fhir.bulk.importer import ImportOptions, run_import
     from tests.conftest import make_settings
 
     patients = [simple_patient(f"p{n}") for n in range(4)]
@@ -355,3 +369,241 @@ def test_progress_lines_without_a_terminal_and_a_bar_on_one(
     assert run_import(settings, [second], options) == 0
     err = capsys.readouterr().err
     assert "second.ndjson: 100%" in err and "created=2" in err  # the tqdm bar
+
+
+# --- any order, retries, moved and edited files, one import at a time, causes ------------
+
+
+def organization(ident: str, code: str, level: str, parent: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": ident,
+        "identifier": [{"use": "usual", "value": code}],
+        "name": f"{level} {code}",
+        "type": [{"coding": [{"code": level}]}],
+    }
+    if parent is not None:
+        body["partOf"] = {"reference": f"Organization/{parent}"}
+    return body
+
+
+def collection(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    entries = [{"fullUrl": f"urn:uuid:{item['id']}", "resource": item} for item in resources]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def test_lines_and_files_in_any_order_load_whole(client, engine, database_url, cohort, tmp_path):
+    # One mixed export file: a unit before its department before its site, then
+    # Observations whose patients and encounters are in a Bundle file read after it.
+    tree = [
+        organization("u1", "ICU1", "team", "d1"),
+        organization("d1", "CARD1", "dept", "s1"),
+        organization("s1", "HOSP1", "prov", None),
+    ]
+    mixed = write_ndjson(tmp_path / "export.ndjson", tree + cohort["Observation"])
+    people = tmp_path / "people.json"
+    people.write_text(json.dumps(collection(cohort["Encounter"] + cohort["Patient"])))
+    files = [str(people), str(mixed)]
+
+    assert run("--database-url", database_url, *files) == 0
+    assert total(client, "Organization") == 3
+    mapped = id_map(engine)
+    unit = client.get(f"/v4.3.0/Organization/{mapped[('Organization', 'u1')]}").json()
+    assert unit["partOf"]["reference"] == f"Organization/{mapped[('Organization', 'd1')]}"
+    assert total(client, "Observation") == len(cohort["Observation"])
+    for source in cohort["Observation"][:5]:
+        ours = client.get(f"/v4.3.0/Observation/{mapped[('Observation', source['id'])]}").json()
+        patient_id = source["subject"]["reference"].split("/")[1]
+        assert ours["subject"]["reference"] == f"Patient/{mapped[('Patient', patient_id)]}"
+    # Done, all of it: a re-run reads nothing again.
+    assert run("--database-url", database_url, *files) == 0
+    assert count(engine, dwh_patient) == len(cohort["Patient"])
+
+
+def test_a_rerun_retries_what_failed_once_its_cause_is_fixed(
+    client, engine, database_url, cohort, tmp_path, capsys
+):
+    encounters = write_ndjson(tmp_path / "Encounter.ndjson", cohort["Encounter"])
+    observations = write_ndjson(tmp_path / "Observation.ndjson", cohort["Observation"])
+    errors = tmp_path / "errors.ndjson"
+    files = [str(observations), str(encounters)]
+    args = ["--database-url", database_url, "--errors", str(errors)]
+
+    # The Patient file forgotten: every encounter and observation fails, by one cause each.
+    assert run(*args, *files) == 1
+    out = capsys.readouterr().out
+    n_enc, n_obs = len(cohort["Encounter"]), len(cohort["Observation"])
+    assert f"total: 0 created, 0 skipped (already imported), {n_enc + n_obs} failed" in out
+    assert "failures by cause:" in out
+    cause = "names a resource that this import run (or an earlier one) did not create"
+    assert re.search(rf"  {n_obs} Observation: 400 not-found: .*Patient/… {re.escape(cause)}", out)
+    assert re.search(rf"  {n_enc} Encounter: 400 not-found: .*Patient/… {re.escape(cause)}", out)
+    assert f"at {observations}:1, {observations}:2, {observations}:3, ..." in out
+    failures = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert len(failures) == n_enc + n_obs and cause in failures[0]["cause"]
+    assert total(client, "Encounter") == total(client, "Observation") == 0
+
+    # Added: the failures are tried again, nothing else is needed.
+    patients = write_ndjson(tmp_path / "Patient.ndjson", cohort["Patient"])
+    assert run("--database-url", database_url, *files, str(patients)) == 0
+    out = capsys.readouterr().out
+    assert f"Observation.ndjson: {n_obs} created, 0 skipped (already imported), 0 failed" in out
+    assert total(client, "Observation") == n_obs and total(client, "Encounter") == n_enc
+    assert run("--database-url", database_url, *files, str(patients)) == 0
+    assert "Observation.ndjson: done by an earlier run" in capsys.readouterr().out
+    assert total(client, "Observation") == n_obs
+
+
+def test_moved_and_renamed_files_keep_their_progress(
+    client, engine, database_url, cohort, tmp_path, capsys
+):
+    path = write_ndjson(tmp_path / "Patient.ndjson", cohort["Patient"])
+    bundle = json.loads(to_json(generate_cohort(count=1, seed=3)[0]))
+    bundle_path = tmp_path / "bundle.json"
+    bundle_path.write_text(json.dumps(bundle))
+    assert run("--database-url", database_url, "--continue-on-error", str(path)) == 0
+    assert run("--database-url", database_url, "--continue-on-error", str(bundle_path)) == 1
+    observations = total(client, "Observation")
+    capsys.readouterr()
+
+    (tmp_path / "moved").mkdir()
+    moved = path.rename(tmp_path / "moved" / "patients-2024.ndjson")
+    moved_bundle = bundle_path.rename(tmp_path / "moved" / "synthea.json")
+    assert run("--database-url", database_url, "--continue-on-error", str(moved)) == 0
+    assert f"{moved}: done by an earlier run" in capsys.readouterr().out
+    # The Bundle's failures (Practitioner performers) are tried again, nothing else.
+    assert run("--database-url", database_url, "--continue-on-error", str(moved_bundle)) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "synthea.json: 0 created, " in out
+    assert total(client, "Observation") == observations
+    assert count(engine, dwh_patient) == len(cohort["Patient"]) + 1
+
+
+def test_an_edited_file_writes_only_what_is_new_or_changed(
+    client, engine, database_url, tmp_path, capsys
+):
+    patients = [simple_patient(f"p{n}") for n in range(3)]
+    path = write_ndjson(tmp_path / "Patient.ndjson", patients)
+    assert run("--database-url", database_url, str(path)) == 0
+    capsys.readouterr()
+
+    patients[1]["birthDate"] = "1980-02-03"  # same size, edited in place
+    patients[0]["birthDate"] = "1970-01-01"  # unchanged
+    write_ndjson(path, [*patients, simple_patient("p3")])
+    assert run("--database-url", database_url, str(path)) == 0
+    out = capsys.readouterr().out
+    assert "Patient.ndjson: 1 created, 1 updated, 2 skipped (already imported), 0 failed" in out
+    mapped = id_map(engine)
+    edited = client.get(f"/v4.3.0/Patient/{mapped[('Patient', 'p1')]}").json()
+    assert edited["birthDate"] == "1980-02-03"
+    assert edited["meta"]["versionId"] == "2"
+    untouched = client.get(f"/v4.3.0/Patient/{mapped[('Patient', 'p0')]}").json()
+    assert untouched["meta"]["versionId"] == "1"
+    assert count(engine, dwh_patient) == 4
+
+    # A copy given with its original in one run is read once.
+    fresh = write_ndjson(tmp_path / "new.ndjson", [simple_patient("p9")])
+    copy = tmp_path / "copy.ndjson"
+    copy.write_bytes(fresh.read_bytes())
+    assert run("--database-url", database_url, str(fresh), str(copy)) == 0
+    out = capsys.readouterr().out
+    assert f"{copy}: the same content as {fresh}, skipped" in out
+    assert "new.ndjson: 1 created" in out and count(engine, dwh_patient) == 5
+
+
+def codoc_import(database_url: str, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, CODOC_DATABASE_URL=database_url)
+    return subprocess.Popen(
+        [str(VENV_BIN / "codoc-fhir"), "import", "--quiet", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_import_on_the_database_exits_2_or_waits(client, engine, database_url, tmp_path):
+    path = write_ndjson(tmp_path / "Patient.ndjson", [simple_patient(f"c{n}") for n in range(40)])
+    with import_lock(database_url, wait=False):  # another import is running
+        busy = codoc_import(database_url, str(path))
+        out, err = busy.communicate(timeout=120)
+        assert busy.returncode == 2
+        assert err.splitlines() == [BUSY]
+        waiting = codoc_import(database_url, "--wait", str(path))
+        assert waiting.stderr is not None
+        assert waiting.stderr.readline().startswith("waiting: another `codoc-fhir import`")
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert "Patient.ndjson: 40 created" in out
+    assert count(engine, dwh_patient) == 40
+
+
+def test_two_imports_at_once_create_nothing_twice(client, engine, database_url, tmp_path):
+    patients = [simple_patient(f"r{n}") for n in range(150)]
+    first = write_ndjson(tmp_path / "a.ndjson", patients)
+    second = write_ndjson(tmp_path / "b.ndjson", list(reversed(patients)))
+    runs = [codoc_import(database_url, str(first)), codoc_import(database_url, str(second))]
+    outputs = [job.communicate(timeout=180) for job in runs]
+    results = [(job.returncode, *output) for job, output in zip(runs, outputs, strict=True)]
+    assert sorted(status for status, _, _ in results) in ([0, 0], [0, 2])
+    for status, _, err in results:
+        assert "Traceback" not in err
+        if status == 2:
+            assert err.splitlines() == [BUSY]
+    waited = [codoc_import(database_url, "--wait", str(p)) for p in (first, second)]
+    for job in waited:
+        _, err = job.communicate(timeout=180)
+        assert job.returncode == 0 and "Traceback" not in err
+    assert count(engine, dwh_patient) == 150
+    assert count(engine, fhir_import_id_map) == 150
+
+
+def test_a_value_the_database_refuses_fails_that_resource_only(
+    client, engine, database_url, tmp_path, capsys
+):
+    refused = simple_patient("nul")
+    refused["name"] = [{"family": "A\u0000B"}]  # valid JSON and FHIR; PostgreSQL text refuses NUL
+    path = write_ndjson(tmp_path / "Patient.ndjson", [refused, simple_patient("fine")])
+    status = run("--database-url", database_url, "--continue-on-error", str(path))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    if engine.dialect.name == "postgresql":
+        assert status == 1
+        assert "Patient.ndjson: 1 created, 0 skipped (already imported), 1 failed" in out
+        assert "  1 Patient: 400 invalid: The database refused a value: PostgreSQL text " in out
+        assert f"at {path}:1\n" in out
+    else:
+        assert status == 0 and "Patient.ndjson: 2 created" in out
+    assert total(client, "Patient") == (1 if engine.dialect.name == "postgresql" else 2)
+
+
+def test_the_database_going_away_stops_the_import_with_one_line_and_it_resumes(
+    client, engine, database_url, tmp_path
+):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the TCP proxy stands in front of PostgreSQL")
+    patients = [simple_patient(f"g{n}") for n in range(1500)]
+    path = write_ndjson(tmp_path / "Patient.ndjson", patients)
+    address = make_url(database_url)
+    proxy = TcpProxy((address.host or "127.0.0.1", address.port or 5432))
+    proxy.start()
+    through = address.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    try:
+        job = codoc_import(through, "--batch-size", "20", str(path))
+        while count(engine, dwh_patient) == 0 and job.poll() is None:
+            time.sleep(0.1)  # until the first batch is committed
+        proxy.stop()  # the database goes away in the middle of the import
+        _, err = job.communicate(timeout=180)
+    finally:
+        proxy.stop()
+    assert job.returncode == 3, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: the database failed (")
+    assert 0 < count(engine, dwh_patient) < len(patients)
+
+    again = codoc_import(database_url, "--batch-size", "100", str(path))
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert "resumed after " in out
+    assert count(engine, dwh_patient) == count(engine, fhir_import_id_map) == len(patients)

@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if writer is not None:
             writer.flush()
+        limiter = getattr(_app.state, "rate_limiter", None)
+        if limiter is not None:
+            await limiter.aclose()
         engine.dispose()
 
     app = FastAPI(
@@ -83,6 +86,7 @@ def install_security(
     policy = OriginPolicy.from_settings(settings)
     app.add_middleware(AuthRequiredMiddleware)
     limiter = build_rate_limiter(settings, engine)
+    app.state.rate_limiter = limiter  # closed by the lifespan
     if limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     verifier = TokenVerifier(settings) if settings.auth_enabled else None

@@ -84,10 +84,11 @@ def _demo(_args: argparse.Namespace) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    """Bulk import of NDJSON and Bundle files (docs/IMPORT.md); exits 1 on failures."""
+    """Bulk import of NDJSON and Bundle files (docs/IMPORT.md); exits 1 on failures, 2 when
+    another import runs on the database (without --wait), 3 when the database fails."""
     from pathlib import Path
 
-    from codoc_fhir.bulk_import import ImportOptions, run_import
+    from codoc_fhir.bulk.importer import ImportOptions, run_import
 
     settings = get_settings()
     if args.database_url:
@@ -97,6 +98,7 @@ def _import(args: argparse.Namespace) -> None:
         continue_on_error=args.continue_on_error,
         errors_path=Path(args.errors) if args.errors else None,
         quiet=args.quiet,
+        wait=args.wait,
     )
     status = run_import(settings, [Path(name) for name in args.files], options)
     if status:
@@ -248,7 +250,7 @@ def _add_import(commands: Any) -> None:
         description="Bulk import, resumable; see docs/IMPORT.md.",
     )
     load.add_argument(
-        "files", nargs="+", metavar="FILE", help="NDJSON or Bundle files, in dependency order"
+        "files", nargs="+", metavar="FILE", help="NDJSON or Bundle files, in any order"
     )
     load.add_argument(
         "--database-url", metavar="URL", help="the database to load (default: CODOC_DATABASE_URL)"
@@ -264,6 +266,11 @@ def _add_import(commands: Any) -> None:
     )
     load.add_argument("--errors", metavar="FILE", help="append failures here, one JSON a line")
     load.add_argument("--quiet", action="store_true", help="no progress output")
+    load.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for another import running on the database (default: exit 2)",
+    )
     load.set_defaults(handler=_import)
 
 

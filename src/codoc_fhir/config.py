@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     thesaurus_medication: str = Field("Prescription", validation_alias="THESAURUS_CODE_MEDICATION")
     thesaurus_diagnostic: str = Field("Diagnostic", validation_alias="THESAURUS_CODE_DIAGNOSTIC")
     thesaurus_observation: str = Field("Biologie", validation_alias="THESAURUS_CODE_OBSERVATION")
+    thesaurus_condition: str = Field("CIM10", validation_alias="THESAURUS_CODE_CONDITION")
     thesaurus_phenotype: str = Field("Phenotypes", validation_alias="THESAURUS_CODE_PHENOTYPE")
     strict_codes: bool = Field(False, validation_alias="CODOC_STRICT_CODES")
     rate_limit_anonymous: str = Field("100/hour", validation_alias="CODOC_RATE_LIMIT_ANONYMOUS")
@@ -47,6 +48,12 @@ class Settings(BaseSettings):
         DEFAULT_MAX_TRANSACTION_BYTES, validation_alias="CODOC_MAX_TRANSACTION_BYTES"
     )
     redis_url: str | None = Field(None, validation_alias="CODOC_REDIS_URL")
+    # where the rate-limit counters live (api/ratelimit.py); unset: redis with a Redis URL,
+    # else local (a memory-mapped file shared by the processes of this machine)
+    rate_limit_store: Literal["database", "local", "redis"] | None = Field(
+        None, validation_alias="CODOC_RATE_LIMIT_STORE"
+    )
+    rate_limit_dir: str | None = Field(None, validation_alias="CODOC_RATE_LIMIT_DIR")
     access_log: bool = Field(True, validation_alias="CODOC_ACCESS_LOG")
     export_dir: str = Field(  # Bulk Data $export files; shared by every worker process
         default_factory=lambda: str(Path(tempfile.gettempdir()) / "codoc-exports"),

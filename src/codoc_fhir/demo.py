@@ -99,6 +99,23 @@ DEMO: list[dict[str, Any]] = [
         "performer": [{"actor": {"reference": "Organization/@CARD001"}}],
     },
     {
+        "resourceType": "Condition",
+        "identifier": [{"use": "usual", "value": "DEMO-COND-1"}],
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {"coding": [{"code": "I50.0", "display": "Congestive heart failure"}]},
+        "subject": {"reference": "Patient/@IPP123456"},
+        "encounter": {"reference": "Encounter/@DEMO-STAY-1"},
+        "onsetDateTime": "2024-01-14T08:00:00Z",
+        "recordedDate": "2024-01-15T16:00:00Z",
+    },
+    {
         "resourceType": "Observation",
         "identifier": [{"use": "usual", "value": "DEMO-LAB-1"}],
         "status": "final",

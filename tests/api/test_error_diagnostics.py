@@ -31,7 +31,6 @@ def _issue(response, status: int = 400) -> dict:
         ({"status": "done"}, "Procedure.status"),  # code list check
         ({"performedDateTime": "2024-13-01"}, "Procedure.performedDateTime"),
         ({"performer": [{"actor": {"reference": "Organization/site-1"}}]}, None),
-        ({"identifier": [{"use": "usual"}]}, "Procedure.identifier[0].value"),
         ({"code": {"coding": [{"code": 12}]}}, None),  # the R4B model check
     ],
 )

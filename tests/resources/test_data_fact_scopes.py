@@ -1,4 +1,4 @@
-"""The four dwh_data resources share one table: each sees only its own thesaurus's rows."""
+"""The dwh_data resources share one table: each sees only its own thesaurus's rows."""
 
 from __future__ import annotations
 
@@ -38,25 +38,32 @@ BODIES = {
         "subject": SUBJECT,
         "effectiveDateTime": "2024-01-19T10:00:00Z",
     },
+    "condition": {
+        "resourceType": "Condition",
+        "code": {"coding": [{"code": "I10"}]},
+        "subject": SUBJECT,
+        "onsetDateTime": "2024-01-20T10:00:00Z",
+    },
 }
 STANDARD = {
     "procedure": "Procedure",
     "observation": "Observation",
     "medicationrequest": "MedicationRequest",
     "diagnosticreport": "DiagnosticReport",
+    "condition": "Condition",
 }
 
 
 @pytest.fixture
 def facts(client, engine) -> dict[str, str]:
-    """One row of each resource, ids 1 to 4 in the shared dwh_data table."""
+    """One row of each resource, ids 1 to 5 in the shared dwh_data table."""
     make_patient(engine)
     ids = {}
     for path, body in BODIES.items():
         response = client.post(f"/v4.3.0/{path}/", json=body)
         assert response.status_code == 201, response.text
         ids[path] = response.json()["id"]
-    assert sorted(ids.values()) == ["1", "2", "3", "4"]
+    assert sorted(ids.values()) == ["1", "2", "3", "4", "5"]
     return ids
 
 
@@ -87,7 +94,8 @@ def test_demo_data_serves_each_kind(client, database_url):
     from tests.conftest import make_settings
 
     assert load_demo(make_settings(database_url)).startswith("demo data loaded")
-    for type_name in ("MedicationRequest", "DiagnosticReport", "DocumentReference", "Procedure"):
+    kinds = ("MedicationRequest", "DiagnosticReport", "DocumentReference", "Procedure", "Condition")
+    for type_name in kinds:
         assert client.get(f"/v4.3.0/{type_name}?patient=Patient/1").json()["total"] == 1
     bundle = client.get("/v4.3.0/Observation?patient=Patient/1&code=GLU,29463-7").json()
     ids = sorted(entry["resource"]["id"] for entry in bundle["entry"])

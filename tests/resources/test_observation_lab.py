@@ -299,11 +299,6 @@ def _changed(**changes) -> dict:
             "invalid",
             "Biologie",
         ),
-        (
-            _changed(identifier=[{"value": "A"}, {"value": "B"}]),
-            "invalid",
-            "one usual identifier",
-        ),
     ],
 )
 def test_bad_input_is_a_400_outcome_and_stores_nothing(client, patient, engine, body, code, needle):

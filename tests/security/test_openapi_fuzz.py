@@ -23,6 +23,7 @@ from tests.clients.payloads import patient_body, procedure_body
 from tests.conftest import make_settings
 from tests.factories import BOOKKEEPING, seed_procedure_context
 from tests.fhir_client import FhirTestClient
+from tests.resources.test_condition import SYNTHEA
 from tests.resources.test_diagnostic_report import DOC_REPORT
 from tests.resources.test_medication_request import DOC_PRESCRIPTION
 
@@ -122,6 +123,7 @@ def documented_payloads() -> dict[str, dict[str, Any]]:
         },
         "MedicationRequest": DOC_PRESCRIPTION | on_seed | {"performer": department},
         "DiagnosticReport": DOC_REPORT | on_seed | {"performer": [department]},
+        "Condition": SYNTHEA | on_seed,
     }
 
 

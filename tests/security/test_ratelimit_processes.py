@@ -1,4 +1,5 @@
-"""The limit is global: requests spread over several worker processes share one counter."""
+"""The limit is global: requests spread over several worker processes share one counter,
+in each store (local file, database, Redis); the local store writes no database row."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from itertools import cycle
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from codoc_fhir.warehouse.schema import fhir_rate_limit
 from tests.security.servers import running_server
 
 PROBE = "/v4.3.0/Organization?_summary=count"  # /metadata is never counted
@@ -31,15 +34,28 @@ def _address() -> str:
     return f"10.{raw[0]}.{raw[1]}.{raw[2]}"
 
 
-@pytest.mark.parametrize("store", ["database", "redis"])
-def test_101st_request_is_throttled_across_two_processes(database_url, tmp_path, store):
+def _rows_of(engine, address: str) -> int:
+    """fhir_rate_limit rows of one client address."""
+    query = select(func.count()).where(fhir_rate_limit.c.bucket_key.like(f"ip:{address}:%"))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _env(database_url: str, store: str) -> dict[str, str]:
     env = {
         "CODOC_DATABASE_URL": database_url,
         "CODOC_RATE_LIMIT_ANONYMOUS": "100/hour",
         "CODOC_TRUSTED_PROXIES": "127.0.0.1",
+        "CODOC_RATE_LIMIT_STORE": store,
     }
     if store == "redis":
         env["CODOC_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    return env
+
+
+@pytest.mark.parametrize("store", ["local", "database", "redis"])
+def test_101st_request_is_throttled_across_two_processes(database_url, engine, tmp_path, store):
+    env = _env(database_url, store)
     address = _address()
     with running_server(tmp_path, env) as first, running_server(tmp_path, env) as second:
         statuses = _spread([first, second], address, 100)
@@ -47,16 +63,14 @@ def test_101st_request_is_throttled_across_two_processes(database_url, tmp_path,
         assert _get(first, address) == 429
         assert _get(second, address) == 429
         assert _get(second, _address()) == 200  # another client is not affected
+    assert _rows_of(engine, address) == (1 if store == "database" else 0)
 
 
-def test_serve_with_gunicorn_workers_shares_the_limit(database_url, tmp_path):
+@pytest.mark.parametrize("store", ["local", "database"])
+def test_serve_with_gunicorn_workers_shares_the_limit(database_url, tmp_path, store):
     if not database_url.startswith("postgresql"):
         pytest.skip("production mode is exercised on PostgreSQL")
-    env = {
-        "CODOC_DATABASE_URL": database_url,
-        "CODOC_RATE_LIMIT_ANONYMOUS": "100/hour",
-        "CODOC_TRUSTED_PROXIES": "127.0.0.1",
-    }
+    env = _env(database_url, store)
     address = _address()
     with running_server(tmp_path, env, workers=2) as url:
         statuses = _spread([url], address, 100)

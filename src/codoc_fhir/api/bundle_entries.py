@@ -1,5 +1,10 @@
 """Reading a batch or transaction Bundle: its entries, their transaction processing
-order, and the `urn:uuid:` fullUrls of POST entries rewritten to the ids assigned."""
+order, and the fullUrls of POST entries rewritten to the ids assigned.
+
+An entry is named by its fullUrl: a `urn:uuid:`, or an absolute URL such as
+`http://hl7.org/fhir/Patient/example`, which the other entries may also name by a
+relative reference (`Patient/example`) read against their own fullUrl's base, as FHIR
+resolves references inside a Bundle."""
 
 from __future__ import annotations
 
@@ -86,18 +91,37 @@ def _relative(url: str) -> str:
 # --- urn:uuid references -------------------------------------------------------------------
 
 
-def rewrite(value: Any, assigned: dict[str, str]) -> Any:
-    """A copy of `value` with every reference to an assigned fullUrl replaced by Type/id."""
+def named_url(reference: str, full_url: str | None) -> str:
+    """The absolute URL a reference names, read against its entry's fullUrl: `Patient/1` in
+    the entry `http://example.org/fhir/Observation/2` names `http://example.org/fhir/Patient/1`
+    (a reference that is already absolute, a urn or a fragment is itself)."""
+    relative = "://" not in reference and not reference.startswith(("urn:", "#", "/"))
+    if relative and full_url and "://" in full_url and reference.count("/") == 1:
+        base = full_url.rsplit("/", 2)[0]
+        return f"{base}/{reference}"
+    return reference
+
+
+def rewrite(value: Any, assigned: dict[str, str], full_url: str | None = None) -> Any:
+    """A copy of `value` with every reference to an assigned fullUrl replaced by Type/id
+    (`full_url`: the entry's own, against which relative references are read)."""
     if isinstance(value, dict):
         return {
-            key: assigned.get(item, item)
+            key: _assigned(item, assigned, full_url)
             if key == "reference" and isinstance(item, str)
-            else rewrite(item, assigned)
+            else rewrite(item, assigned, full_url)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [rewrite(item, assigned) for item in value]
+        return [rewrite(item, assigned, full_url) for item in value]
     return value
+
+
+def _assigned(reference: str, assigned: dict[str, str], full_url: str | None) -> str:
+    found = assigned.get(reference)
+    if found is None:
+        found = assigned.get(named_url(reference, full_url))
+    return reference if found is None else found
 
 
 def rewrite_text(text: str | None, assigned: dict[str, str]) -> str | None:
@@ -118,9 +142,9 @@ def transaction_order(entries: list[Entry]) -> list[Entry]:
     by_url = {entry.full_url: entry for entry in posts if entry.full_url}
     needs = {
         entry.index: {
-            by_url[ref].index
-            for ref in references(entry.resource)
-            if ref in by_url and by_url[ref] is not entry
+            by_url[url].index
+            for url in (named_url(ref, entry.full_url) for ref in references(entry.resource))
+            if url in by_url and by_url[url] is not entry
         }
         for entry in posts
     }

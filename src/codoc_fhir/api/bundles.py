@@ -62,6 +62,7 @@ from codoc_fhir.api.visibility import Visibility, withheld
 from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid, element_path
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.registry import Address
+from codoc_fhir.search.matches import resolve_conditional_references
 
 
 class NotSupported(FhirError):
@@ -105,6 +106,10 @@ def run_entry(conn: Connection, context: Context, entry: Entry) -> Outcome:
         if versions is not None:
             return Outcome(200, None if entry.method == "HEAD" else versions)
     address = context.server.registry.address(path)
+    if entry.resource is not None:
+        entry.resource = resolve_conditional_references(
+            conn, context.server.registry.types, entry.resource, context.patient()
+        )
     return handler(conn, context, entry, address, query)
 
 
@@ -310,7 +315,7 @@ def run_transaction(conn: Connection, context: Context, entries: list[Entry]) ->
     entries = copy.deepcopy(entries)
     outcomes: dict[int, Outcome] = {}
     for entry in transaction_order(entries):
-        entry.resource = rewrite(entry.resource, context.assigned)
+        entry.resource = rewrite(entry.resource, context.assigned, entry.full_url)
         entry.url = rewrite_text(entry.url, context.assigned) or entry.url
         entry.if_none_exist = rewrite_text(entry.if_none_exist, context.assigned)
         try:

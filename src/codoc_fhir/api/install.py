@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from codoc_fhir.api.bulk_export import install_export_routes
 from codoc_fhir.api.bundles import install_bundle_routes
+from codoc_fhir.api.capability import capability_statement
 from codoc_fhir.api.codesystem_routes import install_concept_routes
 from codoc_fhir.api.extract_phenotypes import install_extraction_routes
 from codoc_fhir.api.history import install_history_routes
@@ -21,7 +22,6 @@ from codoc_fhir.api.search_routes import install_search_routes
 from codoc_fhir.api.smart import install_smart_routes
 from codoc_fhir.api.terminology import install_terminology_routes
 from codoc_fhir.api.validate import install_validate_routes
-from codoc_fhir.fhir.capability import capability_statement
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.codesystem import CodeSystem

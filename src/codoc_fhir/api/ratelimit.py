@@ -1,5 +1,7 @@
-"""Rate limiting shared by every worker process: fixed windows counted in the database
-(an atomic upsert on fhir_rate_limit) or in Redis (INCR + EXPIRE).
+"""Rate limiting shared by every worker process: fixed windows counted in a memory-mapped
+file shared by the processes of the machine (api/ratelimit_local.py, the default), in Redis
+(INCR + EXPIRE, one round trip; needed when several machines serve one database) or in
+the database (an atomic upsert on fhir_rate_limit: a write per request, the slowest).
 
 Anonymous requests are counted per client address, authenticated ones per token subject
 (the AuthMiddleware runs first and leaves the principal in the request state). Over the
@@ -8,13 +10,15 @@ limit: 429 with Retry-After and an OperationOutcome `throttled`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
 import re
 import time
+import weakref
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from sqlalchemy import Engine, delete
@@ -23,13 +27,19 @@ from starlette.concurrency import run_in_threadpool
 
 from codoc_fhir import FHIR_VERSION
 from codoc_fhir.api.dispatch import route_path
+from codoc_fhir.api.ratelimit_local import LocalCounter
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.errors import operation_outcome
 from codoc_fhir.warehouse.schema import fhir_rate_limit
 
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
 Scope = dict[str, Any]
 log = logging.getLogger("codoc_fhir.ratelimit")
 
+ASYNC_CONNECTIONS = 32  # per worker process: each request holds one for a round trip
 PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 EXEMPT_PREFIXES = ("/docs", "/openapi.json")
 EXEMPT_PATHS = (f"/v{FHIR_VERSION}/metadata", f"/v{FHIR_VERSION}/metadata/")
@@ -59,6 +69,14 @@ class Counter(Protocol):
         """Count one request in the window and answer the count so far (this one included)."""
         ...
 
+    async def hit_async(self, key: str, window_start: int, period: int) -> int:
+        """The same from the event loop (the middleware's path)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of the store's files or connections (at application shutdown)."""
+        ...
+
 
 class DatabaseCounter:
     """Counters in fhir_rate_limit: one atomic INSERT ... ON CONFLICT DO UPDATE ... RETURNING."""
@@ -83,15 +101,38 @@ class DatabaseCounter:
                 conn.execute(delete(fhir_rate_limit).where(fhir_rate_limit.c.window_start < old))
         return count
 
+    async def hit_async(self, key: str, window_start: int, period: int) -> int:
+        """Synchronous SQLAlchemy: in the thread pool, off the event loop."""
+        return await run_in_threadpool(self.hit, key, window_start, period)
+
+    async def aclose(self) -> None:
+        """Nothing: the engine belongs to the application, which disposes of it."""
+
 
 class RedisCounter:
-    """Counters in Redis: INCR and EXPIRE in one pipeline (a transaction)."""
+    """Counters in Redis: INCR and EXPIRE in one MULTI pipeline, one round trip.
+
+    The middleware uses the asyncio client (one per event loop: its connections belong to
+    the loop that opened them); `hit` uses a synchronous one, for threads and tools. The
+    asyncio pool waits for a free connection (up to 2 s) rather than failing a burst.
+    """
 
     def __init__(self, url: str, prefix: str = "codoc-fhir:rate:") -> None:
+        # Imported here, not at the top: redis costs 0.2 s of start-up to servers without it.
         import redis
+        import redis.asyncio
 
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        options: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+        self.client = redis.Redis.from_url(url, **options)
         self.prefix = prefix
+        self._new_async_client = lambda: redis.asyncio.Redis.from_pool(
+            redis.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=ASYNC_CONNECTIONS, timeout=2, **options
+            )
+        )
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.Redis
+        ] = weakref.WeakKeyDictionary()
 
     def hit(self, key: str, window_start: int, period: int) -> int:
         name = f"{self.prefix}{key}:{window_start}"
@@ -100,6 +141,28 @@ class RedisCounter:
         pipe.expire(name, period + 5)
         count, _ = pipe.execute()
         return int(count)
+
+    async def hit_async(self, key: str, window_start: int, period: int) -> int:
+        name = f"{self.prefix}{key}:{window_start}"
+        pipe = self._async_client().pipeline(transaction=True)
+        pipe.incr(name)
+        pipe.expire(name, period + 5)
+        count, _ = await pipe.execute()
+        return int(count)
+
+    def _async_client(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = self._new_async_client()
+        return client
+
+    async def aclose(self) -> None:
+        """Close the current loop's connections and the synchronous client's."""
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+        self.client.close()
 
 
 class RateLimiter:
@@ -115,8 +178,23 @@ class RateLimiter:
         now = time.time() if now is None else now
         window_start = int(now // limit.period) * limit.period
         count = self.counter.hit(f"{key}:{limit.period}", window_start, limit.period)
-        retry_after = max(1, math.ceil(window_start + limit.period - now))
-        return limit.count - count, retry_after
+        return limit.count - count, _retry_after(window_start, limit, now)
+
+    async def check_async(self, key: str, limit: Limit) -> tuple[int, int]:
+        """check() from the event loop: no thread hand-off unless the store needs one."""
+        now = time.time()
+        window_start = int(now // limit.period) * limit.period
+        count = await self.counter.hit_async(f"{key}:{limit.period}", window_start, limit.period)
+        return limit.count - count, _retry_after(window_start, limit, now)
+
+    async def aclose(self) -> None:
+        """Let go of the store (at application shutdown)."""
+        await self.counter.aclose()
+
+
+def _retry_after(window_start: int, limit: Limit, now: float) -> int:
+    """Whole seconds until the window ends, at least 1."""
+    return max(1, math.ceil(window_start + limit.period - now))
 
 
 def configured_limit(settings: Settings, name: str) -> Limit | None:
@@ -137,10 +215,24 @@ def build_rate_limiter(settings: Settings, engine: Engine) -> RateLimiter | None
     authenticated = configured_limit(settings, "rate_limit_authenticated")
     if anonymous is None and authenticated is None:
         return None
-    counter: Counter = (
-        RedisCounter(settings.redis_url) if settings.redis_url else DatabaseCounter(engine)
-    )
-    return RateLimiter(counter, anonymous, authenticated)
+    return RateLimiter(build_counter(settings, engine), anonymous, authenticated)
+
+
+def build_counter(settings: Settings, engine: Engine) -> Counter:
+    """The counter store of CODOC_RATE_LIMIT_STORE; unset: Redis when CODOC_REDIS_URL is
+    set, else the local file. A local file that cannot be made (no writable directory, a
+    file of another user in the way) falls back to the database, shared and exact too."""
+    store = settings.rate_limit_store or ("redis" if settings.redis_url else "local")
+    if store == "redis":
+        if not settings.redis_url:
+            raise ValueError("CODOC_RATE_LIMIT_STORE=redis needs CODOC_REDIS_URL")
+        return RedisCounter(settings.redis_url)
+    if store == "local":
+        try:
+            return LocalCounter.for_database(settings.database_url, settings.rate_limit_dir)
+        except OSError as error:
+            log.warning("rate-limit counters in the database: no local counter file (%s)", error)
+    return DatabaseCounter(engine)
 
 
 class RateLimitMiddleware:
@@ -159,7 +251,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            remaining, retry_after = await run_in_threadpool(self.limiter.check, key, limit)
+            remaining, retry_after = await self.limiter.check_async(key, limit)
         except Exception:  # the counter store is down: serve rather than refuse everyone
             log.exception("rate limit counter unavailable; request let through")
             await self.app(scope, receive, send)

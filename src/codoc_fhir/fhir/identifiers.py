@@ -39,19 +39,17 @@ def official_and_usual(ident: str | int, source_id: str | None) -> list[dict[str
 def usual_identifiers(body: dict[str, Any]) -> list[tuple[str | None, str]]:
     """(system, value) of each incoming usual identifier; `use` absent means usual.
 
-    Official identifiers are the server's own and are ignored on input.
+    Official identifiers are the server's own and are ignored on input; identifiers of
+    another use (secondary, old...) or without a value have no column and are kept as sent
+    with the resource's other elements (CONTRACT section 9).
     """
     found: list[tuple[str | None, str]] = []
-    for position, item in enumerate(body.get("identifier") or []):
+    for item in body.get("identifier") or []:
         if not isinstance(item, dict):
             raise Invalid("identifier entries must be objects", expression=["identifier"])
-        if item.get("use", "usual") == "official":
-            continue
         value = item.get("value")
-        if not isinstance(value, str) or not value.strip():
-            raise Invalid(
-                "identifier.value is required", expression=[f"identifier[{position}].value"]
-            )
+        if item.get("use", "usual") != "usual" or not isinstance(value, str) or not value.strip():
+            continue
         found.append((item.get("system"), value))
     return found
 
@@ -64,8 +62,7 @@ def first_usual_identifier(body: dict[str, Any]) -> tuple[str | None, str] | Non
 
 
 def single_usual_identifier(body: dict[str, Any]) -> str | None:
-    """The one usual identifier a resource keeps in a single column (or None)."""
+    """The usual identifier a resource keeps in its single column: the first one (the
+    others are kept with the resource's other elements), or None."""
     found = usual_identifiers(body)
-    if len(found) > 1:
-        raise Invalid("Only one usual identifier is supported", expression=["identifier"])
     return found[0][1] if found else None

@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from codoc_fhir.fhir.errors import Invalid, Required
+from codoc_fhir.fhir.errors import Invalid, ReferenceNotFound, Required
 
 _REFERENCE = re.compile(r"(?:^|/)([A-Za-z]+)/([A-Za-z0-9\-\.]{1,64})/?$")
+# References of an imported resource that name nothing the import run created (bulk/).
+_OUTSIDE_RUN: ContextVar[frozenset[str]] = ContextVar("outside_run", default=frozenset())
+
+
+class ReferenceOutsideRun(ReferenceNotFound):
+    """A mapped reference of an imported resource names a resource of the source system
+    that the import never created: it must not be read as one of our ids."""
+
+
+@contextmanager
+def outside_run(texts: Iterable[str]) -> Iterator[None]:
+    """While inside, `parse_reference` refuses these reference strings (bulk import: the
+    source's `Patient/12` is not our `Patient/12`). References the mapping only keeps
+    (`identifier.assigner`) are not parsed, so they are stored as sent."""
+    token = _OUTSIDE_RUN.set(frozenset(texts))
+    try:
+        yield
+    finally:
+        _OUTSIDE_RUN.reset(token)
 
 
 @dataclass(frozen=True)
@@ -32,6 +53,12 @@ def parse_reference(value: Any, field: str, allowed_types: tuple[str, ...]) -> R
     text = value.get("reference")
     if not text:
         raise Required(f"Field '{field}.reference' is required", expression=[field])
+    if isinstance(text, str) and text in _OUTSIDE_RUN.get():
+        raise ReferenceOutsideRun(
+            f"{field}: {text} names a resource that this import run (or an earlier one) "
+            "did not create",
+            expression=[field],
+        )
     match = _REFERENCE.search(str(text)) if isinstance(text, str) else None
     if not match:
         raise Invalid(f"Invalid reference {text!r} in {field}", expression=[field])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
@@ -32,6 +32,7 @@ from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
 from codoc_fhir.resources.history import check_not_deleted, record_deletion, record_version
+from codoc_fhir.search.kind import SearchParam
 from codoc_fhir.warehouse.schema import TOKEN_LENGTH, fhir_token
 
 
@@ -48,24 +49,6 @@ class Referrer:
     label: str | Callable[[Any], str]
     group_by: str | None = None
     where: Callable[[Table], Any] | None = None
-
-
-@dataclass
-class SearchParam:
-    """A search parameter declared as data (see codoc_fhir.search.declare for builders).
-
-    `columns` are the warehouse columns the parameter tests (a date's start and end, the
-    columns a string searches); `build(kind, search_filter)` replaces the generic SQL of
-    the parameter type (joins, subqueries); `target` lists a reference's targets.
-    """
-
-    name: str
-    type: str  # token | reference | date | string | quantity | number | uri
-    target: Any = None
-    description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-    columns: tuple[Any, ...] = ()
-    build: Callable[[Any, Any], Any] | None = None
 
 
 class Resource:

@@ -140,6 +140,7 @@ def fact_resource_name(settings: Any, thesaurus_code: str) -> str:
         settings.thesaurus_medication: "MedicationRequest",
         settings.thesaurus_diagnostic: "DiagnosticReport",
         settings.thesaurus_observation: "Observation",
+        settings.thesaurus_condition: "Condition",
     }
     return bound.get(thesaurus_code, "Data")
 

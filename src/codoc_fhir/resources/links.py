@@ -18,6 +18,7 @@ from codoc_fhir.fhir.references import key_number, parse_reference, reference_di
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_patient,
+    dwh_patient_mvt,
     dwh_patient_stay,
     dwh_thesaurus_department,
     dwh_thesaurus_site,
@@ -114,6 +115,27 @@ def stay_num(conn: Connection, value: Any, field: str, patient: int | None) -> i
     if patient is not None and row.patient_num != patient:
         raise Invalid(f"Stay {num} belongs to another patient than the subject", expression=[field])
     return num
+
+
+def stay_of_encounter(conn: Connection, value: Any, field: str, patient: int | None) -> int:
+    """The stay an encounter reference gives a fact: the stay itself (`Encounter/N`), or
+    the stay of a movement (`Encounter/movement-N`); of the same patient either way."""
+    ident = parse_reference(value, field, ("Encounter",)).id
+    if not ident.startswith("movement-"):
+        return stay_num(conn, value, field, patient)
+    num = _number(ident.removeprefix("movement-"), field)
+    row = conn.execute(
+        select(dwh_patient_mvt.c.stay_num, dwh_patient_mvt.c.patient_num).where(
+            dwh_patient_mvt.c.mvt_num == num
+        )
+    ).first()
+    if row is None:
+        raise ReferenceNotFound(f"Movement with ID {num} does not exist", expression=[field])
+    if patient is not None and row.patient_num != patient:
+        raise Invalid(
+            f"Movement {num} belongs to another patient than the subject", expression=[field]
+        )
+    return int(row.stay_num)
 
 
 def document_num(conn: Connection, value: Any, field: str, patient: int | None) -> Any:

@@ -6,25 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    and_,
-    cast,
-    false,
-    func,
-    not_,
-    null,
-    or_,
-    select,
-    true,
-    union_all,
-)
+from sqlalchemy import BigInteger, Connection, cast, false, func, null, or_, select, true, union_all
 
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.resources.base import SearchParam
 from codoc_fhir.resources.links import ORG_LEVELS
-from codoc_fhir.resources.patient_search import kept_identifier
 from codoc_fhir.search import declare
 from codoc_fhir.search.types import string as string_search
 from codoc_fhir.search.types import token as token_search
@@ -45,20 +31,8 @@ PARENT_COLUMNS: dict[str, dict[str, str]] = {
 
 
 def _code_clause(kind: Any, search_filter: Any) -> Any:
-    """identifier=[system|]code on the code column (no system stored: any system
-    matches), or on the kept identifiers (a Synthea id longer than the column)."""
     column = kind.table.c[kind.level.code_column]
-    on_column = token_search.clause(kind, declare.token("identifier", column), search_filter)
-    if search_filter.missing is not None:
-        return on_column
-    kept = [
-        kept_identifier(kind, system, code)
-        for system, code in (token_search.split_token(value.text) for value in search_filter.values)
-        if code
-    ]
-    if search_filter.modifier == "not":
-        return and_(on_column, *(not_(condition) for condition in kept))
-    return or_(on_column, *kept)
+    return token_search.clause(kind, declare.token("identifier", column), search_filter)
 
 
 def _name_clause(kind: Any, search_filter: Any) -> Any:

@@ -206,10 +206,11 @@ IPP_TYPES = frozenset({"MR", "MRT", "PI", "PT"})
 
 
 def is_ipp(item: Any) -> bool:
-    """Whether a sent identifier is an IPP: not official, with a value, and untyped or typed
-    as a patient record number (MR, MRT, PI, PT of v2-0203); every other one (SSN, driver's
-    licence, passport, a type with only a text) is kept with the row."""
-    if not isinstance(item, dict) or item.get("use") == "official":
+    """Whether a sent identifier is an IPP: of use `usual` (or none), with a value, and
+    untyped or typed as a patient record number (MR, MRT, PI, PT of v2-0203); every other
+    one (official, secondary or old ones, SSN, driver's licence, passport, a type with only
+    a text) is kept with the row."""
+    if not isinstance(item, dict) or item.get("use", "usual") != "usual":
         return False
     value = item.get("value")
     if not isinstance(value, str) or not value.strip():

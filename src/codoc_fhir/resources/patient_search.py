@@ -14,7 +14,7 @@ from codoc_fhir.resources.base import SearchParam
 from codoc_fhir.search import declare
 from codoc_fhir.search.catalog import organization_reference
 from codoc_fhir.search.types.token import split_token
-from codoc_fhir.warehouse.schema import dwh_patient, dwh_patient_ipphist, fhir_token
+from codoc_fhir.warehouse.schema import dwh_patient, dwh_patient_ipphist
 
 GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
 GENDER_TO_SEX = {"male": "M", "female": "F", "other": "O", "unknown": None}
@@ -22,32 +22,15 @@ SEX_TO_GENDER = {"M": "male", "F": "female", "O": "other"}
 DEATH_CODE = "d"
 
 
-def kept_identifier(kind: Any, system: str | None, value: str) -> Any:
-    """An identifier kept with the row (not in a column: an SSN, a passport, a second
-    Organization identifier), found through its fhir_token row (`|value`: no system)."""
-    token = fhir_token.c
-    parts = [
-        token.table_name == kind.table.name,
-        token.row_num == kind.key,
-        token.element == "identifier",
-        token.code == value,
-    ]
-    if system is not None:
-        parts.append(token.system.is_(None) if system == "" else token.system == system)
-    return exists().where(*parts)
-
-
 def identifier_clause(kind: Any, search_filter: Any) -> Any:
     """identifier=[system|]value: an indexed EXISTS on dwh_patient_ipphist (a bare number
-    also matches the official identifier, the id), or on the kept identifiers."""
+    also matches the official identifier, the id)."""
     ipphist = dwh_patient_ipphist.c
     if search_filter.missing is not None:
         return false() if search_filter.missing else dwh_patient.c.patient_num.is_not(None)
     conditions = []
     for value in search_filter.values:
         system, code = split_token(value.text)
-        if code:
-            conditions.append(kept_identifier(kind, system, code))
         if system == "":
             continue  # every IPP has a system
         parts = [ipphist.patient_num == dwh_patient.c.patient_num]

@@ -17,6 +17,7 @@ from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.fhir.json_types import check_json_types
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.codesystem import CodeSystem
+from codoc_fhir.resources.condition import Condition
 from codoc_fhir.resources.diagnostic_report import DiagnosticReport
 from codoc_fhir.resources.document_reference import DocumentReference
 from codoc_fhir.resources.encounter_movement import EncounterMovement
@@ -44,6 +45,7 @@ RESOURCE_CLASSES: list[Callable[[Settings], Resource]] = [
     MedicationRequest,
     DiagnosticReport,
     Procedure,
+    Condition,
     Group,
 ]
 

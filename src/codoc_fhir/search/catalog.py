@@ -9,9 +9,9 @@ from sqlalchemy import Table, exists, false, not_, or_, select, true
 
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.fhir.references import key_number
-from codoc_fhir.resources.base import SearchParam
 from codoc_fhir.search import declare, fulltext
 from codoc_fhir.search.declare import RefTarget
+from codoc_fhir.search.kind import SearchParam
 from codoc_fhir.search.model import SearchFilter
 from codoc_fhir.search.types import reference as reference_search
 from codoc_fhir.search.types.token import split_token

@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import and_, false, or_, select, true
 
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kept_tokens import widened
+from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import SearchFilter, chain_targets, params_of
 from codoc_fhir.search.types import date, quantity, reference, string, token
 
-Builder = Callable[[Resource, SearchParam, SearchFilter], Any]
+Builder = Callable[[SearchKind, SearchParam, SearchFilter], Any]
 BUILDERS: dict[str, Builder] = {
     "token": token.clause,
     "reference": reference.clause,
@@ -27,14 +28,18 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-def filter_clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:
+def filter_clause(kind: SearchKind, param: SearchParam, search_filter: SearchFilter) -> Any:
     if param.build is not None:
-        return param.build(kind, search_filter)
-    return BUILDERS[param.type](kind, param, search_filter)
+        clause = param.build(kind, search_filter)
+    else:
+        clause = BUILDERS[param.type](kind, param, search_filter)
+    if param.type == "token":
+        return widened(kind, param, search_filter, clause)
+    return clause
 
 
 def kind_where(
-    kind: Resource, filters: Sequence[SearchFilter], patient: int | None = None
+    kind: SearchKind, filters: Sequence[SearchFilter], patient: int | None = None
 ) -> Any | None:
     """AND of the kind's scope and every filter; None when the kind lacks a parameter
     (then none of its rows can match). `patient` restricts the rows chains reach."""
@@ -57,10 +62,10 @@ def kind_where(
     return and_(true(), *clauses)
 
 
-def patient_column(kind: Resource) -> Any | None:
+def patient_column(kind: SearchKind) -> Any | None:
     """The column holding the patient of the kind's rows (None: not patient data).
 
-    The kind says (`Resource.patient_column()`, shared with the security layer); Patient
+    The kind says (`SearchKind.patient_column()`, shared with the security layer); Patient
     itself is its own key.
     """
     if kind.fhir_type == "Patient":
@@ -71,7 +76,7 @@ def patient_column(kind: Resource) -> Any | None:
     return kind.table.c.get("patient_num")
 
 
-def restriction(kind: Resource, patient: int | None, compartment: int | None) -> Any | None:
+def restriction(kind: SearchKind, patient: int | None, compartment: int | None) -> Any | None:
     """Rows the caller may see: a patient-scoped caller sees only that patient's rows of
     patient data (kinds without a patient are not restricted); a compartment search keeps
     that patient's rows. Returns None when the kind is outside the compartment."""
@@ -86,21 +91,21 @@ def restriction(kind: Resource, patient: int | None, compartment: int | None) ->
     return and_(true(), *clauses)
 
 
-def _kind_at(kinds: Sequence[Resource], fhir_type: str, id_prefix: str) -> Resource | None:
+def _kind_at(kinds: Sequence[SearchKind], fhir_type: str, id_prefix: str) -> SearchKind | None:
     for kind in kinds:
         if kind.fhir_type == fhir_type and kind.id_prefix == id_prefix:
             return kind
     return None
 
 
-def _end_rows(other: Resource, end: SearchFilter, patient: int | None) -> Any | None:
+def _end_rows(other: SearchKind, end: SearchFilter, patient: int | None) -> Any | None:
     """The WHERE clause of the rows of `other` a chain reaches (None: none can match)."""
     where = kind_where(other, [end])
     allowed = restriction(other, patient, None)
     return None if where is None or allowed is None else and_(where, allowed)
 
 
-def chain_clause(kind: Resource, search_filter: SearchFilter, patient: int | None) -> Any | None:
+def chain_clause(kind: SearchKind, search_filter: SearchFilter, patient: int | None) -> Any | None:
     """`subject:Patient.family=X` on `kind`: its reference column IN the keys of the
     matching targets; `_has:Procedure:subject:code=X`: its key IN the reference column of
     the matching Procedures. None when `kind` has no such reference parameter."""
@@ -125,7 +130,7 @@ def chain_clause(kind: Resource, search_filter: SearchFilter, patient: int | Non
     return or_(false(), *conditions)
 
 
-def _reverse_clause(kind: Resource, search_filter: SearchFilter, patient: int | None) -> Any:
+def _reverse_clause(kind: SearchKind, search_filter: SearchFilter, patient: int | None) -> Any:
     chain = search_filter.chain
     assert chain is not None and chain.reverse is not None
     ((end, sources),) = chain.ends

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Column
 
-from codoc_fhir.resources.base import SearchParam
+from codoc_fhir.search.kind import SearchParam
 from codoc_fhir.warehouse.schema import dwh_data
 
 CODESYSTEM_PREFIX = "urn:codoc:fhir:codesystem:"

@@ -33,10 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 
-from codoc_fhir.resources.base import Resource
 from codoc_fhir.search import cursor as cursors
 from codoc_fhir.search.clauses import kind_where, restriction
 from codoc_fhir.search.includes import included_resources
+from codoc_fhir.search.kind import SearchKind
 from codoc_fhir.search.model import NotSupported, SearchRequest, SortRule, params_of
 
 
@@ -47,11 +47,11 @@ class SearchScope:
     rows of another kind the caller may receive as included resources (`visible(kind)`:
     a SQL condition, None for none of them; the API layer's Visibility.rows)."""
 
-    kinds: Sequence[Resource]
-    all_kinds: Sequence[Resource]  # every kind of the type: the kind index is its position
+    kinds: Sequence[SearchKind]
+    all_kinds: Sequence[SearchKind]  # every kind of the type: the kind index is its position
     patient: int | None = None
     compartment: int | None = None
-    visible: Callable[[Resource], Any | None] | None = None
+    visible: Callable[[Any], Any | None] | None = None  # called with one of `all_kinds`
 
 
 @dataclass
@@ -78,7 +78,7 @@ def _sentinel(column: Any) -> Any:
     return ""
 
 
-def sort_expression(kind: Resource, rule: SortRule) -> Any:
+def sort_expression(kind: SearchKind, rule: SortRule) -> Any:
     param = params_of(kind).get(rule.name)
     column = None
     if param is not None:
@@ -143,7 +143,7 @@ def _boundary(
     return codec.encode(cursors.Cursor(values, row["k"], row["p"], backwards, made_for))
 
 
-Matched = tuple[Resource, RowMapping, dict[str, Any]]
+Matched = tuple[SearchKind, RowMapping, dict[str, Any]]
 
 # typed loosely: mypy 2.4 crashes expanding union_all's variadic generic signature
 union_all_any: Any = union_all
@@ -244,13 +244,13 @@ def page_position(page: Sequence[RowMapping], kind_index: int, key: int) -> int:
 
 
 def load_rows(
-    conn: Connection, kinds: Sequence[Resource], items: Sequence[tuple[int, int]]
-) -> list[tuple[Resource, RowMapping, dict[str, Any]]]:
+    conn: Connection, kinds: Sequence[SearchKind], items: Sequence[tuple[int, int]]
+) -> list[tuple[SearchKind, RowMapping, dict[str, Any]]]:
     """(kind, row, resource) for (kind index, key) pairs, in order; one query per kind."""
     by_kind: dict[int, list[int]] = {}
     for index, key in items:
         by_kind.setdefault(index, []).append(key)
-    found: dict[tuple[int, int], tuple[Resource, RowMapping, dict[str, Any]]] = {}
+    found: dict[tuple[int, int], tuple[SearchKind, RowMapping, dict[str, Any]]] = {}
     for index, keys in by_kind.items():
         kind = kinds[index]
         rows = list(conn.execute(kind.base_query().where(kind.key.in_(keys))).mappings())

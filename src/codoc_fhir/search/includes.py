@@ -15,19 +15,19 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
-from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.clauses import restriction
+from codoc_fhir.search.kind import SearchKind
 from codoc_fhir.search.model import MAX_COUNT, IncludeSpec, SearchRequest
 
-Matched = Sequence[tuple[Resource, RowMapping, dict[str, Any]]]
+Matched = Sequence[tuple[SearchKind, RowMapping, dict[str, Any]]]
 
 
-def reference_param(kind: Resource, name: str) -> Any | None:
+def reference_param(kind: SearchKind, name: str) -> Any | None:
     param = kind.search_params.get(name)
     return param if param is not None and param.type == "reference" and param.target else None
 
 
-def _target_kind(registry: Any, fhir_type: str, id_prefix: str) -> Resource | None:
+def _target_kind(registry: Any, fhir_type: str, id_prefix: str) -> SearchKind | None:
     served = registry.types.get(fhir_type)
     for kind in served.kinds if served else ():
         if kind.id_prefix == id_prefix:
@@ -36,7 +36,7 @@ def _target_kind(registry: Any, fhir_type: str, id_prefix: str) -> Resource | No
 
 
 def _fetch(
-    conn: Connection, kind: Resource, column: Any, values: set[int], scope: Any
+    conn: Connection, kind: SearchKind, column: Any, values: set[int], scope: Any
 ) -> list[dict[str, Any]]:
     allowed = (
         restriction(kind, scope.patient, None) if scope.visible is None else scope.visible(kind)

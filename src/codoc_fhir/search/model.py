@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from codoc_fhir.fhir.errors import FhirError, Invalid
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kind import SearchKind, SearchParam
 
 DEFAULT_COUNT = 20
 SUMMARY_MODES = ("true", "text", "data", "false")  # _summary shapes (count aside)
@@ -100,7 +100,7 @@ class Chain:
     resources (one end, Type's); None for a forward chain (`subject:Patient.family`).
     """
 
-    ends: tuple[tuple[SearchFilter, tuple[Resource, ...]], ...]
+    ends: tuple[tuple[SearchFilter, tuple[SearchKind, ...]], ...]
     reverse: str | None = None
 
 
@@ -146,7 +146,7 @@ def split_values(text: str) -> list[str]:
     return [part.replace("\\,", ",") for part in parts]
 
 
-def common_params(kind: Resource) -> dict[str, SearchParam]:
+def common_params(kind: SearchKind) -> dict[str, SearchParam]:
     """Parameters every kind has: _id and _lastUpdated."""
     return {
         "_id": SearchParam("_id", "token", columns=(kind.key,), options={"id": True}),
@@ -154,11 +154,11 @@ def common_params(kind: Resource) -> dict[str, SearchParam]:
     }
 
 
-def params_of(kind: Resource) -> dict[str, SearchParam]:
+def params_of(kind: SearchKind) -> dict[str, SearchParam]:
     return {**common_params(kind), **kind.search_params}
 
 
-def declared_type(kinds: Sequence[Resource], name: str) -> str | None:
+def declared_type(kinds: Sequence[SearchKind], name: str) -> str | None:
     """The type of parameter `name` on any of `kinds` (None when none declares it)."""
     for kind in kinds:
         param = params_of(kind).get(name)
@@ -167,7 +167,7 @@ def declared_type(kinds: Sequence[Resource], name: str) -> str | None:
     return None
 
 
-def sortable(kinds: Sequence[Resource], name: str) -> bool:
+def sortable(kinds: Sequence[SearchKind], name: str) -> bool:
     """Whether every kind declaring `name` names a column to sort on."""
     declared = [params_of(kind)[name] for kind in kinds if name in params_of(kind)]
     return bool(declared) and all(
@@ -175,7 +175,7 @@ def sortable(kinds: Sequence[Resource], name: str) -> bool:
     )
 
 
-KindsOf = Callable[[str], Sequence[Resource]]
+KindsOf = Callable[[str], Sequence[SearchKind]]
 
 
 def chain_targets(param: SearchParam) -> tuple[Any, ...]:
@@ -188,7 +188,7 @@ def chain_targets(param: SearchParam) -> tuple[Any, ...]:
 class _Parser:
     def __init__(
         self,
-        kinds: Sequence[Resource],
+        kinds: Sequence[SearchKind],
         lenient: bool,
         known_types: Iterable[str],
         include_ok: Callable[[IncludeSpec], bool],
@@ -259,7 +259,7 @@ class _Parser:
 
     # --- chains ------------------------------------------------------------------------
 
-    def _end(self, kinds: Sequence[Resource], key: str, value: str) -> SearchFilter | None:
+    def _end(self, kinds: Sequence[SearchKind], key: str, value: str) -> SearchFilter | None:
         """`key=value` parsed as a search of `kinds` would (no further chaining); None when
         those kinds do not have the parameter."""
         parser = _Parser(kinds, False, self.known_types, self.include_ok)
@@ -392,7 +392,7 @@ class _Parser:
 
 def parse_search(
     pairs: Iterable[tuple[str, str]],
-    kinds: Sequence[Resource],
+    kinds: Sequence[SearchKind],
     *,
     lenient: bool = False,
     known_types: Iterable[str] = (),

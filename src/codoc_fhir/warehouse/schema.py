@@ -539,13 +539,13 @@ fhir_server_secret = Table(  # added: random secrets every worker shares (cursor
 fhir_import_checkpoint = Table(  # added: how far `codoc-fhir import` got in each file
     "fhir_import_checkpoint",
     metadata,
-    Column("import_key", String(300), primary_key=True),  # the file's path, size and hash
+    Column("import_key", String(300), primary_key=True),  # a hash of the file's content
     Column("file_path", String(2000), nullable=False),
     Column("lines_done", BigInteger, nullable=False, server_default="0"),
     Column("resources_created", BigInteger, nullable=False, server_default="0"),
     Column("resources_skipped", BigInteger, nullable=False, server_default="0"),
     Column("resources_failed", BigInteger, nullable=False, server_default="0"),
-    Column("status", String(20), nullable=False),  # running | done
+    Column("status", String(20), nullable=False),  # running | partial (failures) | done
     Column("update_date", Timestamp),
 )
 
@@ -556,6 +556,7 @@ fhir_import_id_map = Table(  # added: ids of imported resources in the source ->
     Column("source_id", String(300), primary_key=True),
     Column("target_id", String(64), nullable=False),
     Column("update_date", Timestamp),
+    Column("content_hash", String(64)),  # of the resource as written: a changed one is updated
 )
 
 fhir_export_job = Table(  # added: Bulk Data $export jobs, visible to every worker

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, false, not_, or_
 
 from codoc_fhir.fhir.errors import Invalid
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import Prefix, SearchFilter
 
 _DATE = re.compile(
@@ -62,7 +62,7 @@ def parse_range(text: str) -> tuple[datetime, datetime]:
     return start, start + step
 
 
-def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:
+def clause(kind: SearchKind, param: SearchParam, search_filter: SearchFilter) -> Any:
     """The WHERE clause of a date filter on `kind`."""
     start = param.columns[0]
     end = param.columns[1] if len(param.columns) > 1 else None
@@ -76,7 +76,7 @@ def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> A
 
 
 def compare(prefix: Prefix, start: Any, end: Any, low: datetime, high: datetime) -> Any:
-    """Resource range [start, end] against the value range [low, high)."""
+    """SearchKind range [start, end] against the value range [low, high)."""
     if end is None:
         return _instant(prefix, start, low, high)
     open_end = end.is_(None)

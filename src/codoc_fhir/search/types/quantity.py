@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_, true
 
 from codoc_fhir.fhir.errors import Invalid
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import Prefix, SearchFilter
 
 
@@ -53,7 +53,7 @@ def number_clause(prefix: Prefix, column: Any, number: Decimal) -> Any:
     return rules[prefix]
 
 
-def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:
+def clause(kind: SearchKind, param: SearchParam, search_filter: SearchFilter) -> Any:
     """The WHERE clause of a quantity filter on `kind`."""
     column = param.columns[0]
     if search_filter.missing is not None:

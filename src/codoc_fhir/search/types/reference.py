@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_
 
 from codoc_fhir.fhir.references import key_number
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import SearchFilter
 
 _REFERENCE = re.compile(r"(?:^|/)([A-Za-z]+)/([A-Za-z0-9\-\.]{1,64})/?$")
@@ -33,7 +33,7 @@ def target_key(target: Any, type_name: str | None, ident: str) -> int | None:
     return key_number(ident)
 
 
-def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:
+def clause(kind: SearchKind, param: SearchParam, search_filter: SearchFilter) -> Any:
     """The WHERE clause of a reference filter on `kind`."""
     targets = param.target or ()
     if search_filter.missing is not None:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, String, and_, event, false, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import SearchFilter
 
 _GROUPS = {
@@ -87,7 +87,7 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:
+def clause(kind: SearchKind, param: SearchParam, search_filter: SearchFilter) -> Any:
     """The WHERE clause of a string filter on `kind` (any of the columns may match)."""
     columns = param.columns
     if search_filter.missing is not None:

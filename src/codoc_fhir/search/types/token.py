@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import and_, false, not_, or_, select, true
 
 from codoc_fhir.fhir.references import key_number
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import SearchFilter
 from codoc_fhir.warehouse.schema import dwh_thesaurus_data
 
@@ -22,7 +22,7 @@ def split_token(text: str) -> tuple[str | None, str]:
     return system, code
 
 
-def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> Any:
+def clause(kind: SearchKind, param: SearchParam, search_filter: SearchFilter) -> Any:
     """The WHERE clause of a token filter on `kind`."""
     if param.options.get("id"):
         return id_clause(kind, search_filter)
@@ -35,7 +35,7 @@ def clause(kind: Resource, param: SearchParam, search_filter: SearchFilter) -> A
     return matches
 
 
-def _value(kind: Resource, param: SearchParam, text: str) -> Any:
+def _value(kind: SearchKind, param: SearchParam, text: str) -> Any:
     column = param.columns[0]
     system, code = split_token(text)
     conditions = [_system(kind, param, system)]
@@ -50,7 +50,7 @@ def _value(kind: Resource, param: SearchParam, text: str) -> Any:
     return matched
 
 
-def _system(kind: Resource, param: SearchParam, system: str | None) -> Any:
+def _system(kind: SearchKind, param: SearchParam, system: str | None) -> Any:
     if system is None:
         return true()
     system_column = param.options.get("system_column")
@@ -64,7 +64,7 @@ def _system(kind: Resource, param: SearchParam, system: str | None) -> Any:
     return true() if fixed == system else false()
 
 
-def id_clause(kind: Resource, search_filter: SearchFilter) -> Any:
+def id_clause(kind: SearchKind, search_filter: SearchFilter) -> Any:
     """_id: FHIR ids of this kind (`12`, `movement-3`) -> its primary key."""
     if search_filter.missing is not None:
         return false() if search_filter.missing else true()
@@ -75,7 +75,7 @@ def id_clause(kind: Resource, search_filter: SearchFilter) -> Any:
 
 
 def concept_clause(
-    kind: Resource, search_filter: SearchFilter, column: Any, thesaurus_code: str
+    kind: SearchKind, search_filter: SearchFilter, column: Any, thesaurus_code: str
 ) -> Any:
     """Concept codes of one thesaurus, for a column holding thesaurus_data_num:
     `column IN (SELECT thesaurus_data_num FROM dwh_thesaurus_data WHERE ...)`."""

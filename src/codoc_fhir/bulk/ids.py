@@ -4,7 +4,9 @@ Resources from another server carry that server's ids (`Patient/8f3a...`) and, i
 Bundles, `urn:uuid:` fullUrls. Each imported resource is recorded under its source key
 (type, id); a Bundle entry also under its fullUrl. References of later resources are
 rewritten through the map before the resource reaches the mapping, and a resource whose
-source key is already mapped is not imported again.
+source key is already mapped is not imported again (unless its content changed: it is
+then updated). A reference nothing imported yet is left as sent and reported, so that the
+importer can retry the resource once the run has created what it names.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.fhir.errors import ReferenceNotFound
 from codoc_fhir.fhir.references import references
 from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
@@ -54,6 +56,14 @@ def split_reference(text: str, served: Iterable[str]) -> tuple[str, str] | None:
     return None
 
 
+def content_hash(body: dict[str, Any]) -> str:
+    """A hash of a resource as it is written (references already ours): the same resource
+    read again, from the same file or another export of it, has the same."""
+    return hashlib.blake2b(
+        orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16
+    ).hexdigest()
+
+
 @dataclass
 class IdMap:
     """The source -> target ids a batch needs, loaded in a few queries, plus the ones the
@@ -62,10 +72,12 @@ class IdMap:
     served: list[str]
     known: dict[tuple[str, str], str] = field(default_factory=dict)  # -> "Type/target"
     urns: dict[str, str] = field(default_factory=dict)  # urn / fullUrl -> "Type/target"
+    hashes: dict[tuple[str, str], str | None] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    rehashed: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, target) -> hash
 
     def prefetch(self, conn: Connection, records: Iterable[tuple[Any, str | None]]) -> None:
-        """Load the map rows the records' own keys and references name."""
+        """Load the map rows the records' own keys, fullUrls and references name."""
         keys: dict[str, set[str]] = {}
         urns: set[str] = set()
         for resource, full_url in records:
@@ -73,6 +85,8 @@ class IdMap:
                 continue
             kind, ident = source_key(resource, full_url)
             keys.setdefault(kind, set()).add(ident)
+            if full_url:
+                keys[kind].add(full_url[:300])
             for text in references(resource):
                 if text.startswith(URN_PREFIXES):
                     urns.add(text)
@@ -83,15 +97,17 @@ class IdMap:
         self._load(conn, id_map.c.source_type.in_(self.served), sorted(urns))
 
     def _load(self, conn: Connection, condition: Any, idents: list[str]) -> None:
+        columns = (id_map.c.source_type, id_map.c.source_id, id_map.c.target_id)
         for start in range(0, len(idents), CHUNK):
-            query = select(id_map.c.source_type, id_map.c.source_id, id_map.c.target_id).where(
+            query = select(*columns, id_map.c.content_hash).where(
                 condition, id_map.c.source_id.in_(idents[start : start + CHUNK])
             )
-            for kind, ident, target in conn.execute(query):
-                self._remember(kind, ident, target)
+            for kind, ident, target, digest in conn.execute(query):
+                self._remember(kind, ident, target, digest)
 
-    def _remember(self, kind: str, ident: str, target: str) -> None:
+    def _remember(self, kind: str, ident: str, target: str, digest: str | None) -> None:
         self.known[(kind, ident)] = f"{kind}/{target}"
+        self.hashes[(kind, ident)] = digest
         if ident.startswith(URN_PREFIXES) or "/" in ident:
             self.urns[ident] = f"{kind}/{target}"
 
@@ -99,41 +115,78 @@ class IdMap:
         """Our `Type/id` for a source key, if imported."""
         return self.known.get((kind, ident))
 
-    def add(self, kind: str, idents: Iterable[str], target: str) -> None:
+    def unchanged(self, kind: str, ident: str, digest: str) -> bool:
+        """Whether the resource imported under this key was written with this content
+        (rows of imports before content hashes count as unchanged)."""
+        stored = self.hashes.get((kind, ident))
+        return stored is None or stored == digest
+
+    def add(self, kind: str, idents: Iterable[str], target: str, digest: str) -> None:
         """Record that the source keys `idents` of type `kind` became our id `target`."""
         now = utc_now()
         for ident in dict.fromkeys(idents):
             if (kind, ident) in self.known:
                 continue
-            self._remember(kind, ident, target)
+            self._remember(kind, ident, target, digest)
             self.pending.append(
-                {"source_type": kind, "source_id": ident, "target_id": target, "update_date": now}
+                {
+                    "source_type": kind,
+                    "source_id": ident,
+                    "target_id": target,
+                    "content_hash": digest,
+                    "update_date": now,
+                }
             )
 
-    def flush(self, conn: Connection) -> None:
-        """Write the pairs added since the last flush (in the caller's transaction)."""
-        if self.pending:
-            conn.execute(id_map.insert(), self.pending)
-            self.pending = []
+    def changed(self, kind: str, target: str, digest: str) -> None:
+        """Our resource `kind/target` was updated to the content `digest`."""
+        for key, known in self.known.items():
+            if key[0] == kind and known == f"{kind}/{target}":
+                self.hashes[key] = digest
+        self.rehashed[(kind, target)] = digest
 
-    def rewrite(self, value: Any, names: dict[str, str] | None = None) -> Any:
+    def flush(self, conn: Connection) -> None:
+        """Write the pairs added since the last flush (in the caller's transaction).
+
+        A pair already there (written by an import that ran meanwhile) is left alone."""
+        if self.pending:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(id_map).on_conflict_do_nothing(
+                index_elements=[id_map.c.source_type, id_map.c.source_id]
+            )
+            conn.execute(statement, self.pending)
+            self.pending = []
+        for (kind, target), digest in self.rehashed.items():
+            conn.execute(
+                id_map.update()
+                .where(id_map.c.source_type == kind, id_map.c.target_id == target)
+                .values(content_hash=digest, update_date=utc_now())
+            )
+        self.rehashed = {}
+
+    def rewrite(self, value: Any, names: dict[str, str] | None = None) -> tuple[Any, list[str]]:
         """A copy of a resource with every reference to an imported resource replaced by
-        ours; a reference to a served type that was never imported fails (400).
+        ours, and the references to a served type (or urn) that no imported resource has:
+        those are left as sent, for the caller to wait for them or to refuse them.
 
         `names` (a Bundle's fullUrl -> Type/id) turns a `urn:uuid:` naming an entry of a
-        type not served here (Practitioner) into `Type/id`, for the mapping to judge."""
+        type not served here into `Type/id`, for the mapping to judge."""
+        unresolved: list[str] = []
+        return self._rewrite(value, names or {}, unresolved), unresolved
+
+    def _rewrite(self, value: Any, names: dict[str, str], unresolved: list[str]) -> Any:
         if isinstance(value, dict):
             return {
-                key: self._reference(item, names or {})
+                key: self._reference(item, names, unresolved)
                 if key == "reference" and isinstance(item, str)
-                else self.rewrite(item, names)
+                else self._rewrite(item, names, unresolved)
                 for key, item in value.items()
             }
         if isinstance(value, list):
-            return [self.rewrite(item, names) for item in value]
+            return [self._rewrite(item, names, unresolved) for item in value]
         return value
 
-    def _reference(self, text: str, names: dict[str, str]) -> str:
+    def _reference(self, text: str, names: dict[str, str], unresolved: list[str]) -> str:
         if text.startswith(URN_PREFIXES):
             found = self.urns.get(text)
             local = names.get(text)
@@ -145,8 +198,6 @@ class IdMap:
                 return text  # a type not served here, a contained (#) or logical reference
             found = self.known.get(pair) or self.urns.get(text)
         if found is None:
-            raise ReferenceNotFound(
-                f"The reference {text} names a resource that was not imported: give the "
-                "files in dependency order (Organization, Patient, Encounter, then the rest)"
-            )
+            unresolved.append(text)
+            return text
         return found

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from codoc_fhir.bulk_import import Counters, ImportOptions
+    from codoc_fhir.bulk.importer import Counters, ImportOptions
 
 
 class Progress:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,20 @@ from codoc_fhir.fhir.references import references
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 BUNDLE_TYPES = ("transaction", "batch", "collection", "searchset")
-# Referenced first: organizations, then patients, then encounters, then the rest.
-TYPE_RANK = {"Organization": 0, "Patient": 1, "Encounter": 2}
-HEAD_BYTES = 64 * 1024
+# Referenced first: organizations, then patients, then encounters, then the rest (the
+# results before the reports naming them).
+TYPE_RANK = {
+    "Organization": 0,
+    "Location": 1,
+    "Practitioner": 1,
+    "Patient": 2,
+    "Encounter": 3,
+    "Observation": 4,
+}
+OTHER_RANK = 9
+HASH_CHUNK = 1024 * 1024
+SNIFF_BYTES = 4 * 1024 * 1024
+_RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
 
 
 class FileUnreadable(Exception):
@@ -55,12 +67,44 @@ class Record:
 
 
 def import_key(path: Path) -> str:
-    """What identifies a file's content for checkpoints: path, size and first 64 KiB."""
-    digest = hashlib.sha256()
-    digest.update(str(path.resolve()).encode() + b"\0" + str(path.stat().st_size).encode())
+    """What identifies a file for checkpoints: a hash of its whole content, so that a moved
+    or renamed file keeps its progress and an edited one (even in place, same size) is
+    read again. Hashing reads the file once more: about a second per GB."""
+    digest = hashlib.blake2b(digest_size=20)
     with path.open("rb") as handle:
-        digest.update(handle.read(HEAD_BYTES))
-    return digest.hexdigest()
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return "content:" + digest.hexdigest()
+
+
+def load_rank(path: Path) -> tuple[int, int]:
+    """Where a file goes in the run, Organization first: an NDJSON file by the type of its
+    first resource (an export holds one type a file); a JSON file (a Bundle, which orders
+    its own entries) by the first-ranked type it holds, after NDJSON files of that rank.
+    So Synthea's hospital and practitioner Bundles load before the patients' ones.
+
+    Files in any order load all the same (a resource is retried once what it references
+    is created); this ordering only spares the retries, and the memory they hold."""
+    if not is_ndjson(path):
+        kinds = {match.decode() for match in _RESOURCE_TYPE.findall(path.read_bytes())}
+        return min((TYPE_RANK.get(kind, OTHER_RANK) for kind in kinds), default=OTHER_RANK), 1
+    with path.open("rb") as handle:
+        for line in handle:
+            if len(line) > SNIFF_BYTES:
+                break
+            if line.strip():
+                try:
+                    kind = orjson.loads(line).get("resourceType")
+                except (orjson.JSONDecodeError, AttributeError):
+                    break
+                return TYPE_RANK.get(str(kind), OTHER_RANK), 0
+    return OTHER_RANK, 0
+
+
+def load_order_of_files(paths: list[Path]) -> list[Path]:
+    """The files in the order they are loaded: `load_rank`, then as given."""
+    ranked = sorted(enumerate(paths), key=lambda item: (load_rank(item[1]), item[0]))
+    return [path for _, path in ranked]
 
 
 def is_ndjson(path: Path) -> bool:
@@ -183,7 +227,7 @@ def load_order(entries: list[tuple[Any, str | None]]) -> list[int]:
     def rank(index: int) -> tuple[int, int]:
         resource = entries[index][0]
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
-        return (TYPE_RANK.get(str(kind), 9), index)
+        return (TYPE_RANK.get(str(kind), OTHER_RANK), index)
 
     ready = [rank(index) for index, wanted in needs.items() if not wanted]
     heapq.heapify(ready)
