@@ -257,9 +257,25 @@ def test_a_warehouse_organization_that_does_not_exist_is_still_400(client, engin
     assert response.json()["issue"][0]["code"] == "not-found"
 
 
-def test_a_typed_identifier_alone_is_no_ipp(client, engine):
-    """The IPP is required (CONTRACT 9 keeps it): an SSN alone is not one."""
-    body = dict(SYNTHEA_PATIENT, identifier=SYNTHEA_PATIENT["identifier"][2:3])
+def test_without_a_usual_identifier_the_first_one_is_the_ipp(client, engine):
+    """An R4B example Patient carries only an official identifier: it becomes the IPP
+    (the warehouse needs one), and is answered as sent."""
+    official = {
+        "use": "official",
+        "type": {"text": "BSN"},
+        "system": "urn:oid:2.16.840.1.113883.2.4.6.3",
+        "value": "123456789",
+    }
+    body = dict(SYNTHEA_PATIENT, identifier=[official], managingOrganization={"display": "x"})
+    response = client.post(PATIENT, json=body)
+    assert response.status_code == 201, response.text
+    assert ipp_rows(engine) == [("urn:oid:2.16.840.1.113883.2.4.6.3", "123456789", True)]
+    read = client.get(f"{PATIENT}1/").json()
+    assert read["identifier"] == [{"use": "official", "value": "1"}, official]
+
+
+def test_no_identifier_with_a_value_is_400(client, engine):
+    body = dict(SYNTHEA_PATIENT, identifier=[{"system": "urn:x"}])
     response = client.post(PATIENT, json=body)
     assert response.status_code == 400
     assert "IPP" in response.json()["issue"][0]["diagnostics"]

@@ -210,10 +210,7 @@ def is_ipp(item: Any) -> bool:
     untyped or typed as a patient record number (MR, MRT, PI, PT of v2-0203); every other
     one (official, secondary or old ones, SSN, driver's licence, passport, a type with only
     a text) is kept with the row."""
-    if not isinstance(item, dict) or item.get("use", "usual") != "usual":
-        return False
-    value = item.get("value")
-    if not isinstance(value, str) or not value.strip():
+    if not has_value(item) or item.get("use", "usual") != "usual":
         return False
     kind = item.get("type")
     if not kind:
@@ -224,11 +221,26 @@ def is_ipp(item: Any) -> bool:
     )
 
 
+def is_server_official(item: dict[str, Any]) -> bool:
+    """The server's own identifier, as a read answers it (official, no system)."""
+    return item.get("use") == "official" and not item.get("system")
+
+
+def has_value(item: Any) -> bool:
+    value = item.get("value") if isinstance(item, dict) else None
+    return isinstance(value, str) and bool(value.strip())
+
+
 def ipp_list(body: dict[str, Any]) -> list[tuple[str, str]]:
-    """(system, value) of the IPP identifiers, "HIS" by default; at least one required."""
+    """(system, value) of the IPP identifiers, "HIS" by default. A patient sent without
+    any (only an official or a typed identifier, as some exports do) takes its first
+    identifier with a value as IPP; one at least is required."""
     found: list[tuple[str, str]] = []
-    for position, item in enumerate(body.get("identifier") or []):
-        if not is_ipp(item):
+    sent = body.get("identifier") or []
+    fallback = [item for item in sent if has_value(item) and not is_server_official(item)]
+    chosen = [item for item in sent if is_ipp(item)] or fallback[:1]
+    for position, item in enumerate(sent):
+        if not any(item is ipp for ipp in chosen):
             continue
         field = f"identifier[{position}]"
         pair = (
@@ -239,8 +251,7 @@ def ipp_list(body: dict[str, Any]) -> list[tuple[str, str]]:
             found.append(pair)
     if not found:
         raise Required(
-            "Field 'identifier' is required: at least one usual identifier (IPP), untyped or"
-            " of type MR, MRT, PI or PT",
+            "Field 'identifier' is required: at least one identifier with a value (the IPP)",
             expression=["identifier"],
         )
     return found
