@@ -136,6 +136,25 @@ def make_stay(
     )
 
 
+def make_movement(
+    engine: Engine,
+    *,
+    patient_num: int,
+    stay_num: int,
+    entry_date: datetime = datetime(2024, 1, 10, 9, 0, tzinfo=UTC),
+) -> int:
+    return _insert(
+        engine,
+        schema.dwh_patient_mvt,
+        {
+            "patient_num": patient_num,
+            "stay_num": stay_num,
+            "entry_date": entry_date,
+            "mvt_order": 1,
+        },
+    )
+
+
 def make_document(
     engine: Engine,
     *,

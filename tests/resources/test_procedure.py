@@ -178,12 +178,6 @@ def _without(field: str) -> dict:
             "Stay with ID 999 does not exist",
         ),
         (
-            dict(SEED_PROCEDURE, performer=[{"actor": {"reference": "Organization/site-1"}}]),
-            400,
-            "invalid",
-            "department or unit",
-        ),
-        (
             dict(SEED_PROCEDURE, performer=[{"actor": {"reference": "Organization/unit-9"}}]),
             400,
             "not-found",

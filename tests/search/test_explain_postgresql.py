@@ -112,11 +112,21 @@ def _captured_plans(client, url: str) -> list[str]:
     return plans
 
 
+def _kept_code_lookup(plan: str) -> bool:
+    """The lookup of kept codes (fhir_token, before the search's own query): it names the
+    table it looks for in a filter, and reads no warehouse table."""
+    return "on fhir_token" in plan and " on dwh_" not in plan
+
+
 @pytest.mark.parametrize("name", list(SEARCHES))
 def test_main_searches_use_indexes(warehouse, name):
     url, indexes = SEARCHES[name]
     plans = _captured_plans(warehouse, url)
-    searched = [plan for plan in plans if "dwh_data" in plan or "dwh_patient" in plan]
+    searched = [
+        plan
+        for plan in plans
+        if ("dwh_data" in plan or "dwh_patient" in plan) and not _kept_code_lookup(plan)
+    ]
     print(f"\n=== {name}: {url}")
     for plan in searched:
         print(plan, "\n---")

@@ -54,7 +54,7 @@ def usual_identifiers(body: dict[str, Any]) -> list[tuple[str | None, str]]:
     return found
 
 
-def first_usual_identifier(body: dict[str, Any]) -> tuple[str | None, str] | None:
+def first_usual_pair(body: dict[str, Any]) -> tuple[str | None, str] | None:
     """(system, value) of the first usual identifier, the one a single column holds (the
     others are kept with the row, CONTRACT 9), or None."""
     found = usual_identifiers(body)
@@ -64,5 +64,12 @@ def first_usual_identifier(body: dict[str, Any]) -> tuple[str | None, str] | Non
 def single_usual_identifier(body: dict[str, Any]) -> str | None:
     """The usual identifier a resource keeps in its single column: the first one (the
     others are kept with the resource's other elements), or None."""
+    found = usual_identifiers(body)
+    return found[0][1] if found else None
+
+
+def first_usual_identifier(body: dict[str, Any]) -> str | None:
+    """The usual identifier a single source-id column holds: the first one sent (the
+    others are kept with the row and answered, CONTRACT section 9)."""
     found = usual_identifiers(body)
     return found[0][1] if found else None

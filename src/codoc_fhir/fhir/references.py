@@ -72,6 +72,14 @@ def parse_reference(value: Any, field: str, allowed_types: tuple[str, ...]) -> R
     )
 
 
+def reference_target(value: Any) -> tuple[str, str] | None:
+    """(type as spelled, id) of a Reference element naming a resource; None when it names
+    none (a display only, a contained `#id`, an unresolved `urn:uuid:`)."""
+    text = value.get("reference") if isinstance(value, dict) else None
+    match = _REFERENCE.search(text) if isinstance(text, str) else None
+    return (match.group(1), match.group(2)) if match else None
+
+
 def key_number(text: str) -> int | None:
     """The warehouse key a string of ASCII digits names; None when it is not one.
 

@@ -205,14 +205,21 @@ class Resource:
         codes for token search, and return the resource as every later read answers it."""
         row = self.fetch_row(conn, num)
         answered = self.to_fhir(row, self.load_related(conn, [row]))
+        sent = self.kept_source(body)
         kept = (
-            kept_elements(body, answered, self.canonical_elements) if self.keeps_elements else None
+            kept_elements(sent, answered, self.canonical_elements) if self.keeps_elements else None
         )
         stored = orjson.dumps(kept).decode() if kept else None
         if stored != row["fhir_kept"]:
             conn.execute(self.table.update().where(self.key == num).values(fhir_kept=stored))
         self.index_codes(conn, num, kept, created=created)
         return self.with_meta(with_kept(answered, kept), row)
+
+    def kept_source(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The body as the kept elements see it: a kind whose columns take part of a list
+        in a canonical form of its own (phenotype components) puts that form in place of
+        what it read, so that only the rest of the list is kept as sent."""
+        return body
 
     def index_codes(
         self, conn: Connection, num: int, kept: dict[str, Any] | None, *, created: bool = False

@@ -23,8 +23,8 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.fhir.dates import PRECISIONS, as_utc, format_date, format_datetime, parse_datetime
 from codoc_fhir.fhir.errors import Required
 from codoc_fhir.fhir.validation import check_code, require
-from codoc_fhir.resources import links, values
-from codoc_fhir.resources.data_fact import DataFactResource, dump_extra
+from codoc_fhir.resources import values
+from codoc_fhir.resources.data_fact import DataFactResource, markers_of
 from codoc_fhir.search import declare
 from codoc_fhir.warehouse.schema import dwh_data
 
@@ -68,13 +68,9 @@ class Condition(DataFactResource):
         self, conn: Connection, body: dict[str, Any], current: RowMapping | None
     ) -> dict[str, Any]:
         code = require(body, "code")
-        # common_values takes a stay only: the encounter (a stay or a movement) is read here
-        row = self.common_values(conn, {**body, "encounter": None})
-        if body.get("encounter"):
-            row["stay_num"] = links.stay_of_encounter(
-                conn, body["encounter"], "encounter", row["patient_num"]
-            )
-        row.update(date_columns(body))
+        dates, forms = date_columns(body)
+        row = self.common_values(conn, body, {"dateForms": forms})
+        row.update(dates)
         row.update(
             thesaurus_data_num=self.concept_num(conn, code, "code"),
             data_status=clinical_status(body.get("clinicalStatus")),
@@ -101,7 +97,7 @@ class Condition(DataFactResource):
 def date_forms(row: RowMapping) -> dict[str, Any]:
     """The elements (and precisions) the row's dates were sent in; the defaults for rows
     loaded by other means than the API."""
-    stored = values.extra_of(row).get("dateForms")
+    stored = markers_of(row).get("dateForms")
     forms = {**DEFAULT_FORMS, **stored} if isinstance(stored, dict) else dict(DEFAULT_FORMS)
     if not isinstance(forms["precision"], dict):
         forms["precision"] = {}
@@ -139,8 +135,8 @@ def abatement_date(body: dict[str, Any]) -> tuple[datetime | None, str | None, s
     return None, None, "" if undated else "abatementDateTime"
 
 
-def date_columns(body: dict[str, Any]) -> dict[str, Any]:
-    """start_date, document_date, end_date and the forms they came from (extra_json).
+def date_columns(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(start_date, document_date, end_date; the forms they came from, for extra_json).
 
     A fact needs a start date: the onset, else the recordedDate (400 when neither is)."""
     onset, onset_precision, onset_form = onset_date(body)
@@ -165,12 +161,8 @@ def date_columns(body: dict[str, Any]) -> dict[str, Any]:
         "recorded": recorded is not None,
         "precision": {name: value for name, value in precision.items() if value},
     }
-    return {
-        "start_date": start,
-        "document_date": recorded or start,
-        "end_date": end,
-        "extra_json": dump_extra({"dateForms": forms}),
-    }
+    columns = {"start_date": start, "document_date": recorded or start, "end_date": end}
+    return columns, forms
 
 
 def clinical_status(concept: Any) -> str | None:

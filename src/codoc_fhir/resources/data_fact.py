@@ -1,12 +1,19 @@
 """What the resources stored as `dwh_data` rows share (Procedure, MedicationRequest,
 DiagnosticReport, lab Observation): the thesaurus binding, code, subject, encounter,
-department/unit performers and the usual identifier (id_data_source).
+department/unit performers, the usual identifier (id_data_source) and the event date in
+any of its `[x]` forms.
+
+What a column cannot hold (a Practitioner performer, a second identifier, the movement an
+encounter reference names) is kept with the row by the generic mechanism (fhir/kept.py)
+and answered as sent: the mappings here only fill the columns with what fits.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, select
@@ -14,7 +21,8 @@ from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
-from codoc_fhir.fhir.errors import Invalid
+from codoc_fhir.fhir.dates import format_datetime, parse_datetime
+from codoc_fhir.fhir.errors import Invalid, Required
 from codoc_fhir.fhir.references import reference_dict
 from codoc_fhir.fhir.validation import check_length
 from codoc_fhir.resources import concepts, links
@@ -51,33 +59,37 @@ class DataFactResource(Resource):
             conn, self.thesaurus_code, concept, field, strict=self.settings.strict_codes
         )
 
-    def common_values(self, conn: Connection, body: dict[str, Any]) -> dict[str, Any]:
-        """subject, encounter and the usual identifier, checked against the warehouse."""
+    def common_values(
+        self, conn: Connection, body: dict[str, Any], markers: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """subject, encounter and the usual identifier, checked against the warehouse, and
+        extra_json: the markers to_fhir needs to answer the form sent (`markers`, and the
+        movement an encounter reference names: the row holds its stay)."""
         patient = links.patient_num(conn, body.get("subject"), "subject")
         encounter = body.get("encounter")
         return {
             "patient_num": patient,
             "thesaurus_code": self.thesaurus_code,
-            "stay_num": links.stay_num(conn, encounter, "encounter", patient)
+            "stay_num": links.stay_of_encounter(conn, encounter, "encounter", patient)
             if encounter
             else None,
             "id_data_source": check_length(
-                identifiers.single_usual_identifier(body), 300, "identifier"
+                identifiers.first_usual_identifier(body), 300, "identifier"
             ),
+            "extra_json": dump_extra({"movement": links.movement_of(encounter)} | (markers or {})),
         }
 
     def performer_values(
         self, conn: Connection, actors: list[tuple[Any, str]], levels: tuple[str, ...]
     ) -> dict[str, Any]:
-        """department_num / unit_num from performer actor references (one of each at most)."""
+        """department_num / unit_num: the first department and unit performers. Other
+        performers (people, devices, other levels, a second department) fit no column: they
+        are kept with the row and answered as sent."""
         found: dict[str, int] = {}
         for actor, field in actors:
-            level, num = links.organization(conn, actor, field, levels)
-            if level.name in found and found[level.name] != num:
-                raise Invalid(
-                    f"At most one {level.name} performer is supported", expression=[field]
-                )
-            found[level.name] = num
+            organization = links.column_organization(conn, actor, field, levels)
+            if organization is not None:
+                found.setdefault(organization[0].name, organization[1])
         return {"department_num": found.get("department"), "unit_num": found.get("unit")}
 
     # --- output ------------------------------------------------------------------------
@@ -126,9 +138,12 @@ class DataFactResource(Resource):
         return concepts.codeable_concept(related["concepts"][row["thesaurus_data_num"]])
 
     def subject_and_encounter(self, row: RowMapping) -> dict[str, Any]:
+        """subject and encounter: the stay, or the movement of it the reference named."""
         answer: dict[str, Any] = {"subject": reference_dict("Patient", row["patient_num"])}
         if row["stay_num"] is not None:
-            answer["encounter"] = reference_dict("Encounter", row["stay_num"])
+            movement = markers_of(row).get("movement")
+            ident = f"movement-{movement}" if movement else row["stay_num"]
+            answer["encounter"] = reference_dict("Encounter", ident)
         return answer
 
     def performer_actors(self, row: RowMapping, related: dict[str, Any]) -> list[tuple[str, dict]]:
@@ -139,6 +154,69 @@ class DataFactResource(Resource):
                 ref = links.organization_reference(level, row[f"{level}_num"], related["org_names"])
                 actors.append((level, ref))
         return actors
+
+
+# --- the event date in any [x] form --------------------------------------------------
+
+DATE_FORMS = ("DateTime", "Period", "Instant")
+
+
+@dataclass(frozen=True)
+class EventDate:
+    """An event date (`performed[x]`, `effective[x]`) as columns: start_date / end_date, and
+    the form it was sent in (DateTime, Period, PeriodEnd: a period with only an end)."""
+
+    start: datetime
+    end: datetime | None
+    form: str
+
+
+def event_date(body: dict[str, Any], element: str) -> EventDate:
+    """The date of a fact, required in one of the `[x]` forms that carry a date."""
+    sent = [form for form in DATE_FORMS if body.get(f"{element}{form}") is not None]
+    if not sent:
+        raise Required(
+            f"Field '{element}DateTime' (or {element}Period) is required",
+            expression=[f"{element}DateTime"],
+        )
+    form = sent[0]
+    field = f"{element}{form}"
+    if form != "Period":
+        return EventDate(parse_datetime(body[field], field), None, form)
+    period = body[field]
+    start, end = period.get("start"), period.get("end")
+    if start is None and end is None:
+        raise Required(f"Field '{field}.start' is required", expression=[f"{field}.start"])
+    end_at = parse_datetime(end, f"{field}.end") if end is not None else None
+    if start is None:
+        assert end_at is not None
+        return EventDate(end_at, end_at, "PeriodEnd")
+    start_at = parse_datetime(start, f"{field}.start")
+    if end_at is not None and end_at < start_at:
+        raise Invalid(f"{field}.end is before its start", expression=[field])
+    return EventDate(start_at, end_at, form)
+
+
+def date_marker(date: EventDate) -> str | None:
+    """The form to remember in extra_json (None for the default, DateTime)."""
+    return None if date.form == "DateTime" else date.form
+
+
+def date_values(date: EventDate) -> dict[str, Any]:
+    return {"start_date": date.start, "document_date": date.start, "end_date": date.end}
+
+
+def date_answer(row: RowMapping, element: str, form: str | None) -> dict[str, Any]:
+    """The event date in the form it was sent (default DateTime; a row with an end date
+    and no form, written by SQL, is a period)."""
+    start, end = format_datetime(row["start_date"]), format_datetime(row["end_date"])
+    form = form or ("Period" if end else "DateTime")
+    if form == "PeriodEnd":
+        return {f"{element}Period": {"end": end or start}}
+    if form == "Period":
+        period = {"start": start} | ({"end": end} if end else {})
+        return {f"{element}Period": period}
+    return {f"{element}{form}": start}
 
 
 def performer_function(level: str) -> dict[str, Any]:
@@ -154,3 +232,12 @@ def dump_extra(elements: dict[str, Any]) -> str | None:
 
 def load_extra(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
+
+
+def markers_of(row: RowMapping) -> dict[str, Any]:
+    """The markers a row keeps in extra_json ({} when none or unreadable)."""
+    try:
+        markers = load_extra(row["extra_json"])
+    except ValueError:
+        return {}
+    return markers if isinstance(markers, dict) else {}

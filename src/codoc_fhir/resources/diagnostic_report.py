@@ -1,7 +1,10 @@
 """DiagnosticReport: `dwh_data` rows of the thesaurus THESAURUS_CODE_DIAGNOSTIC.
 
-effectiveDateTime -> start_date, issued -> issued_date, conclusion -> val_text,
-performer[] -> department_num / unit_num (one of each at most).
+effective[x] -> start_date (and end_date), issued -> issued_date, conclusion -> val_text,
+the first department and unit performers -> department_num / unit_num. Every other element
+(category, result, conclusionCode, other performers...) is kept with the row (fhir_kept)
+and answered as sent: a `result` naming an Observation that does not exist is stored as
+sent, never checked.
 """
 
 from __future__ import annotations
@@ -13,8 +16,15 @@ from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.fhir.dates import format_datetime, parse_datetime
 from codoc_fhir.fhir.validation import check_code, require
-from codoc_fhir.resources import concepts, values
-from codoc_fhir.resources.data_fact import DataFactResource, dump_extra
+from codoc_fhir.resources import values
+from codoc_fhir.resources.data_fact import (
+    DataFactResource,
+    date_answer,
+    date_marker,
+    date_values,
+    event_date,
+    markers_of,
+)
 from codoc_fhir.search import declare
 from codoc_fhir.warehouse.schema import dwh_data
 
@@ -30,7 +40,6 @@ STATUS = (
     "entered-in-error",
     "unknown",
 )
-KEPT_ELEMENTS = ("category", "conclusionCode")
 
 
 class DiagnosticReport(DataFactResource):
@@ -51,9 +60,9 @@ class DiagnosticReport(DataFactResource):
     ) -> dict[str, Any]:
         check_code(require(body, "status"), STATUS, "status")
         code = require(body, "code")
-        effective = parse_datetime(require(body, "effectiveDateTime"), "effectiveDateTime")
+        effective = event_date(body, "effective")
         issued = body.get("issued")
-        row = self.common_values(conn, body)
+        row = self.common_values(conn, body, {"dateForm": date_marker(effective)})
         row["id_data_source"] = values.fit(
             dwh_data.c.id_data_source, row["id_data_source"], "identifier"
         )
@@ -62,27 +71,20 @@ class DiagnosticReport(DataFactResource):
             for position, performer in enumerate(body.get("performer") or [])
         ]
         row.update(self.performer_values(conn, actors, ("department", "unit")))
-        extra = values.kept_elements(body, KEPT_ELEMENTS)
-        extra["code"] = values.code_rest(code, concepts.codesystem_url(self.thesaurus_code))
+        row.update(date_values(effective))
         row.update(
             thesaurus_data_num=self.concept_num(conn, code, "code"),
-            start_date=effective,
-            document_date=effective,
             issued_date=parse_datetime(issued, "issued") if issued else None,
             val_text=values.fit(dwh_data.c.val_text, body.get("conclusion"), "conclusion"),
-            extra_json=dump_extra(extra),
         )
         return row
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
-        extra = values.extra_of(row)
         resource = self.identity(row)
         resource["status"] = "unknown"
-        if "category" in extra:
-            resource["category"] = extra["category"]
-        resource["code"] = values.code_answer(self.code(row, related), extra.get("code"))
+        resource["code"] = self.code(row, related)
         resource.update(self.subject_and_encounter(row))
-        resource["effectiveDateTime"] = format_datetime(row["start_date"])
+        resource.update(date_answer(row, "effective", markers_of(row).get("dateForm")))
         if row["issued_date"] is not None:
             resource["issued"] = format_datetime(row["issued_date"])
         performers = [actor for _level, actor in self.performer_actors(row, related)]
@@ -90,6 +92,4 @@ class DiagnosticReport(DataFactResource):
             resource["performer"] = performers
         if row["val_text"] is not None:
             resource["conclusion"] = row["val_text"]
-        if "conclusionCode" in extra:
-            resource["conclusionCode"] = extra["conclusionCode"]
         return resource

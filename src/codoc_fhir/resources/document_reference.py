@@ -55,7 +55,10 @@ class Author:
 
 
 def parse_author(conn: Connection, value: Any, field: str) -> Author:
-    """A person `{"display": ...}` or an existing `Organization/<level>-N`."""
+    """A person (`{"display": ...}`, a Practitioner, PractitionerRole, RelatedPerson,
+    Patient or Device reference: its display goes to the author column) or an existing
+    `Organization/<level>-N`. The reference of a person, or of an Organization outside the
+    four levels, is kept with the row and answered as sent (CONTRACT section 9)."""
     if not isinstance(value, dict):
         raise Invalid(f"{field} must be a Reference object", expression=[field])
     display = value.get("display")
@@ -67,7 +70,10 @@ def parse_author(conn: Connection, value: Any, field: str) -> Author:
                 f"Field '{field}.display' or '{field}.reference' is required", expression=[field]
             )
         return Author(display)
-    level, num = links.organization(conn, value, field)
+    organization = links.column_organization(conn, value, field, links.ORG_LEVELS)
+    if organization is None:
+        return Author(display)
+    level, num = organization
     return Author(display, level.name, num)
 
 
@@ -151,16 +157,15 @@ class DocumentReference(Resource):
         if current is not None and current["patient_num"] != patient:
             self.check_no_derived_rows(conn, current["document_num"])
         date = parse_datetime(require(body, "date"), "date")
+        # the first encounter (a movement gives its stay); the others are kept, answered
         encounters = (body.get("context") or {}).get("encounter") or []
-        if len(encounters) > 1:
-            raise Invalid("Only one context.encounter is supported", expression=["context"])
         stay = (
-            links.stay_num(conn, encounters[0], "context.encounter[0]", patient)
+            links.stay_of_encounter(conn, encounters[0], "context.encounter[0]", patient)
             if encounters
             else None
         )
         content = parse_content(body)
-        source_id = identifiers.single_usual_identifier(body)
+        source_id = identifiers.first_usual_identifier(body)
         values = {
             "patient_num": patient,
             "status": status,
@@ -204,7 +209,7 @@ class DocumentReference(Resource):
             )
         )
         authors = parse_authors(conn, body)
-        if authors:
+        if any(author.display or author.org_level for author in authors):
             conn.execute(
                 dwh_document_author.insert(),
                 [
@@ -216,6 +221,7 @@ class DocumentReference(Resource):
                         "org_num": author.org_num,
                     }
                     for order, author in enumerate(authors)
+                    if author.display or author.org_level  # else its reference is kept
                 ],
             )
         conn.execute(

@@ -167,7 +167,7 @@ class EncounterKind(Resource):
     ) -> str | None:
         """The first usual identifier (the others are kept with the row), unique among this
         patient's encounters of this kind."""
-        first = identifiers.first_usual_identifier(body)
+        first = identifiers.first_usual_pair(body)
         if first is None:
             return None
         value = first[1]

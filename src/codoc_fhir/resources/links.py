@@ -14,7 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 
 from codoc_fhir.fhir.errors import Invalid, ReferenceNotFound
-from codoc_fhir.fhir.references import key_number, parse_reference, reference_dict
+from codoc_fhir.fhir.references import (
+    key_number,
+    parse_reference,
+    reference_dict,
+    reference_target,
+)
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_patient,
@@ -118,8 +123,9 @@ def stay_num(conn: Connection, value: Any, field: str, patient: int | None) -> i
 
 
 def stay_of_encounter(conn: Connection, value: Any, field: str, patient: int | None) -> int:
-    """The stay an encounter reference gives a fact: the stay itself (`Encounter/N`), or
-    the stay of a movement (`Encounter/movement-N`); of the same patient either way."""
+    """The stay an encounter reference stands for: `Encounter/N` is the stay itself,
+    `Encounter/movement-N` the stay that movement belongs to (a fact is recorded per stay;
+    the movement reference itself is kept with the row and answered as sent)."""
     ident = parse_reference(value, field, ("Encounter",)).id
     if not ident.startswith("movement-"):
         return stay_num(conn, value, field, patient)
@@ -136,6 +142,14 @@ def stay_of_encounter(conn: Connection, value: Any, field: str, patient: int | N
             f"Movement {num} belongs to another patient than the subject", expression=[field]
         )
     return int(row.stay_num)
+
+
+def movement_of(value: Any) -> int | None:
+    """The movement number an `Encounter/movement-N` reference names (None otherwise)."""
+    target = reference_target(value)
+    if target is None or not target[1].startswith("movement-"):
+        return None
+    return key_number(target[1].removeprefix("movement-"))
 
 
 def document_num(conn: Connection, value: Any, field: str, patient: int | None) -> Any:
@@ -231,6 +245,29 @@ WAREHOUSE_ORGANIZATION = re.compile(
 )
 # A relative `Type/id` reference to another resource type than Organization.
 OTHER_TYPE = re.compile(r"^(?![Oo]rganization/)[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$")
+
+
+def column_organization(
+    conn: Connection, value: Any, field: str, levels: Iterable[str]
+) -> tuple[OrgLevel, int] | None:
+    """The organisation of an allowed level a performer / author reference gives a column,
+    or None when it gives none: a Practitioner, PractitionerRole, RelatedPerson, Patient or
+    Device, an Organization of another level or outside the four levels (payer, external
+    lab), a reference with only a display. Those are kept with the row and answered as sent
+    (CONTRACT section 9); an Organization of the four levels must still exist (400)."""
+    target = reference_target(value)
+    if target is None or target[0].lower() != "organization":
+        return None
+    ident = target[1]
+    level_name, _, number = ident.partition("-")
+    if key_number(ident) is not None:
+        return organization(conn, value, field, levels)  # bare number: the documented form
+    if level_name not in ORG_LEVELS or key_number(number) is None:
+        return None
+    level, num = parse_org_id(ident, field)
+    if not _exists(conn, level.table, level.key, num):
+        raise ReferenceNotFound(f"{level.label} with ID {num} does not exist", expression=[field])
+    return (level, num) if level.name in levels else None
 
 
 def organization_names(

@@ -2,8 +2,12 @@
 
 The first dosage instruction goes to the drug columns of the published model (val_numeric,
 data_unit, frequency, period, period_unit, route, daily_details); whatever else the
-dosage carries is kept in extra_json and answered around those columns, so a dosage comes
-back exactly as it was sent.
+dosage carries is kept with the row (fhir_kept) and merged around those columns, so a
+dosage comes back exactly as it was sent. The medication is a concept of the thesaurus: from
+medicationCodeableConcept's first coding, or its text when it has no coding, or from
+medicationReference (its display, else the reference), the form sent marked in extra_json.
+Every other element (requester, other codings, notes, reasons...) is kept with the row
+(fhir_kept) and answered as sent.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.fhir.dates import format_datetime, parse_datetime
-from codoc_fhir.fhir.errors import Invalid
+from codoc_fhir.fhir.errors import Invalid, Required
 from codoc_fhir.fhir.validation import check_code, require
-from codoc_fhir.resources import concepts, values
-from codoc_fhir.resources.data_fact import DataFactResource, dump_extra
+from codoc_fhir.resources import values
+from codoc_fhir.resources.data_fact import DataFactResource, markers_of
 from codoc_fhir.search import declare
 from codoc_fhir.warehouse.schema import dwh_data
 
@@ -42,7 +46,7 @@ INTENT = (
     "option",
 )
 PERIOD_UNITS = ("s", "min", "h", "d", "wk", "mo", "a")
-KEPT_ELEMENTS = ("category", "note", "reasonCode", "courseOfTherapyType", "substitution")
+CONCEPT_CODE_LENGTH = 100  # dwh_thesaurus_data.concept_code
 
 DOSE: values.Path = (0, "doseAndRate", 0, "doseQuantity")
 REPEAT: values.Path = (0, "timing", "repeat")
@@ -73,7 +77,11 @@ class MedicationRequest(DataFactResource):
 
     def validate(self, body: Any) -> dict[str, Any]:
         """A missing medication is `required` (the R4B model alone would say `invalid`)."""
-        if isinstance(body, dict) and body.get("resourceType") == self.fhir_type:
+        if (
+            isinstance(body, dict)
+            and body.get("resourceType") == self.fhir_type
+            and body.get("medicationReference") is None
+        ):
             require(body, "medicationCodeableConcept")
         return super().validate(body)
 
@@ -82,64 +90,79 @@ class MedicationRequest(DataFactResource):
     ) -> dict[str, Any]:
         check_code(require(body, "status"), STATUS, "status")
         check_code(require(body, "intent"), INTENT, "intent")
-        medication = require(body, "medicationCodeableConcept")
+        medication, form = medication_concept(body)
         authored = parse_datetime(require(body, "authoredOn"), "authoredOn")
-        row = self.common_values(conn, body)
+        dosage = body.get("dosageInstruction") or []
+        markers = {
+            "medication": form,
+            "routeLabel": route_source(values.get_path(dosage, (0, "route"))),
+        }
+        row = self.common_values(conn, body, markers)
         row["id_data_source"] = values.fit(
             dwh_data.c.id_data_source, row["id_data_source"], "identifier"
         )
         performer = body.get("performer")
         actors = [(performer, "performer")] if performer else []
         row.update(self.performer_values(conn, actors, ("department", "unit")))
-        dosage_columns, dosage_rest = dosage_values(body.get("dosageInstruction") or [])
-        row.update(dosage_columns)
+        row.update(dosage_values(dosage))
         row.update(validity_values(body.get("dispenseRequest") or {}))
-        extra = values.kept_elements(body, KEPT_ELEMENTS)
-        extra["dosageInstruction"] = dosage_rest
-        extra["dispenseRequest"] = values.split(
-            body.get("dispenseRequest"), [("validityPeriod", "start"), ("validityPeriod", "end")]
-        )
-        extra["medication"] = values.code_rest(
-            medication, concepts.codesystem_url(self.thesaurus_code)
-        )
         row.update(
             thesaurus_data_num=self.concept_num(conn, medication, "medicationCodeableConcept"),
             start_date=authored,
             document_date=authored,
-            extra_json=dump_extra(extra),
         )
         return row
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
-        extra = values.extra_of(row)
+        extra = markers_of(row)
         resource = self.identity(row)
         resource.update(status="unknown", intent="order")
-        resource["medicationCodeableConcept"] = values.code_answer(
-            self.code(row, related), extra.get("medication")
-        )
+        if extra.get("medication") != "reference":  # else medicationReference is kept
+            resource["medicationCodeableConcept"] = self.code(row, related)
         resource.update(self.subject_and_encounter(row))
         resource["authoredOn"] = format_datetime(row["start_date"])
         actors = self.performer_actors(row, related)
         if actors:
             resource["performer"] = actors[0][1]
-        resource.update(values.kept_elements(extra, KEPT_ELEMENTS))
-        dosage = dosage_answer(row, extra.get("dosageInstruction"))
+        dosage = dosage_answer(row, extra.get("routeLabel"))
         if dosage:
-            resource["dosageInstruction"] = dosage
-        dispense = values.overlay(
-            extra.get("dispenseRequest"),
-            [
-                (("validityPeriod", "start"), format_datetime(row["validity_start"])),
-                (("validityPeriod", "end"), format_datetime(row["validity_end"])),
-            ],
-        )
-        if dispense:
-            resource["dispenseRequest"] = dispense
+            resource["dosageInstruction"] = [dosage]
+        validity = {
+            "start": format_datetime(row["validity_start"]),
+            "end": format_datetime(row["validity_end"]),
+        }
+        if any(validity.values()):
+            period = {name: value for name, value in validity.items() if value}
+            resource["dispenseRequest"] = {"validityPeriod": period}
         return resource
 
 
-def dosage_values(dosage: list[Any]) -> tuple[dict[str, Any], Any]:
-    """(drug columns, the rest of dosageInstruction) for the first dosage instruction."""
+def medication_concept(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """(the CodeableConcept the thesaurus concept comes from, the form marker): the
+    medicationCodeableConcept (made from its text when it has no coded coding), or one made
+    from medicationReference (marker `reference`: the reference is kept and answered)."""
+    concept = body.get("medicationCodeableConcept")
+    if concept is not None:
+        coded = any(isinstance(c, dict) and c.get("code") for c in concept.get("coding") or [])
+        if coded or not concept.get("text"):
+            return concept, None
+        return _concept_of_label(concept["text"]), None
+    reference = body["medicationReference"]
+    label = reference.get("display") or reference.get("reference")
+    if not label:
+        raise Required(
+            "Field 'medicationReference.reference' (or its display) is required",
+            expression=["medicationReference"],
+        )
+    return _concept_of_label(label), "reference"
+
+
+def _concept_of_label(label: str) -> dict[str, Any]:
+    return {"coding": [{"code": label[:CONCEPT_CODE_LENGTH].strip(), "display": label}]}
+
+
+def dosage_values(dosage: list[Any]) -> dict[str, Any]:
+    """The drug columns of the first dosage instruction."""
     table = dwh_data
     get = values.get_path
     unit = get(dosage, (*REPEAT, "periodUnit"))
@@ -160,29 +183,42 @@ def dosage_values(dosage: list[Any]) -> tuple[dict[str, Any], Any]:
         columns[column] = values.fit(
             table.c[column], get(dosage, DOSAGE_PATHS[column]), f"dosageInstruction.{column}"
         )
-    # the route stays whole in the rest: its column is a searchable copy of its label
-    return columns, values.split(dosage, list(DOSAGE_PATHS.values())) if dosage else None
+    return columns
 
 
 def route_label(route: Any) -> str | None:
     """The route column: the route's text, else its first coding's display or code."""
-    if not isinstance(route, dict):
+    source = route_source(route)
+    if source is None:
         return None
-    coding = values.get_path(route, ("coding", 0)) or {}
-    label = route.get("text") or coding.get("display") or coding.get("code")
+    label = route[source] if source == "text" else values.get_path(route, ("coding", 0, source))
     return str(label) if label is not None else None
 
 
-def dosage_answer(row: RowMapping, rest: Any) -> Any:
-    """dosageInstruction as answered: the kept rest with the drug columns put back."""
-    assignments: list[tuple[values.Path, Any]] = [
-        (path, row[column]) for column, path in DOSAGE_PATHS.items()
-    ]
-    assignments[0] = (DOSAGE_PATHS["val_numeric"], values.decimal_out(row["val_numeric"]))
-    route = values.get_path(rest, (0, "route"))
-    if row["route"] is not None and route_label(route) != row["route"]:
-        assignments.append(((0, "route", "text"), row["route"]))
-    return values.overlay(rest or [], assignments)
+def route_source(route: Any) -> str | None:
+    """Where the route's label comes from: `text`, else coding[0] `display` or `code`."""
+    if not isinstance(route, dict):
+        return None
+    if route.get("text"):
+        return "text"
+    coding = values.get_path(route, ("coding", 0)) or {}
+    return next((member for member in ("display", "code") if coding.get(member)), None)
+
+
+def dosage_answer(row: RowMapping, route_from: str | None) -> dict[str, Any]:
+    """The first dosage instruction as the drug columns give it (the kept dosage completes
+    it); the route label goes back where it came from (`route_from`)."""
+    dosage: Any = {}
+    for column, path in DOSAGE_PATHS.items():
+        value = values.decimal_out(row[column]) if column == "val_numeric" else row[column]
+        if value is not None:
+            dosage = values.put_path(dosage, path[1:], value)
+    if row["route"] is not None:
+        where: values.Path = (
+            ("text",) if route_from in (None, "text") else ("coding", 0, route_from or "")
+        )
+        dosage = values.put_path(dosage, ("route", *where), row["route"])
+    return dosage
 
 
 def validity_values(dispense: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Observation (lab results): `dwh_data` rows of the thesaurus THESAURUS_CODE_OBSERVATION.
 
-The value goes to the value columns (see values.py), the status to data_status; elements
-with no column (category, interpretation, note...) are kept in extra_json and answered
-as sent.
+The value goes to the value columns (see values.py), the status to data_status, the date
+in any effective[x] form to start_date (and end_date). Elements with no column (category,
+interpretation, note, component, codings beside the thesaurus one...) are kept with the
+row (fhir_kept) and answered as sent; the kept codings are searchable by `code`.
 """
 
 from __future__ import annotations
@@ -12,23 +13,18 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
-from codoc_fhir.fhir.dates import format_datetime, parse_datetime
 from codoc_fhir.fhir.validation import check_code, require
-from codoc_fhir.resources import concepts, values
-from codoc_fhir.resources.data_fact import DataFactResource, dump_extra
+from codoc_fhir.resources import values
+from codoc_fhir.resources.data_fact import (
+    DataFactResource,
+    date_answer,
+    date_marker,
+    date_values,
+    event_date,
+    markers_of,
+)
 from codoc_fhir.search import declare
 from codoc_fhir.warehouse.schema import dwh_data
-
-# elements with no warehouse column, stored in extra_json and answered unchanged
-KEPT_ELEMENTS = (
-    "category",
-    "interpretation",
-    "note",
-    "method",
-    "bodySite",
-    "issued",
-    "dataAbsentReason",
-)
 
 
 class LabObservation(DataFactResource):
@@ -54,34 +50,25 @@ class LabObservation(DataFactResource):
         self, conn: Connection, body: dict[str, Any], current: RowMapping | None
     ) -> dict[str, Any]:
         status = check_code(require(body, "status"), values.OBSERVATION_STATUS, "status")
-        effective = parse_datetime(require(body, "effectiveDateTime"), "effectiveDateTime")
+        effective = event_date(body, "effective")
         code = require(body, "code")
-        row = self.common_values(conn, body)
+        value_columns, markers = values.value_columns(dwh_data, body)
+        markers["dateForm"] = date_marker(effective)
+        row = self.common_values(conn, body, markers)
         row["id_data_source"] = values.fit(
             dwh_data.c.id_data_source, row["id_data_source"], "identifier"
         )
-        value_columns, extra = values.value_columns(dwh_data, body)
-        extra.update(values.kept_elements(body, KEPT_ELEMENTS))
-        extra["code"] = values.code_rest(code, concepts.codesystem_url(self.thesaurus_code))
         row.update(value_columns)
-        row.update(
-            thesaurus_data_num=self.concept_num(conn, code, "code"),
-            data_status=status,
-            start_date=effective,
-            document_date=effective,
-            extra_json=dump_extra(extra),
-        )
+        row.update(date_values(effective))
+        row.update(thesaurus_data_num=self.concept_num(conn, code, "code"), data_status=status)
         return row
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
-        extra = values.extra_of(row)
+        markers = markers_of(row)
         resource = self.identity(row)
         resource["status"] = row["data_status"] or "final"
-        if "category" in extra:
-            resource["category"] = extra["category"]
-        resource["code"] = values.code_answer(self.code(row, related), extra.get("code"))
+        resource["code"] = self.code(row, related)
         resource.update(self.subject_and_encounter(row))
-        resource["effectiveDateTime"] = format_datetime(row["start_date"])
-        resource.update(values.kept_elements(extra, KEPT_ELEMENTS[1:]))
-        resource.update(values.value_answer(row, extra))
+        resource.update(date_answer(row, "effective", markers.get("dateForm")))
+        resource.update(values.value_answer(row, markers))
         return resource

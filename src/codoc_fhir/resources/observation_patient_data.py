@@ -6,6 +6,10 @@ prefix `patient-data-`; the Codoc path `/observation/patient-data/{n}/` takes th
 On POST to the generic Observation paths this kind is chosen when a category says so
 (see `accepts_create`); the answer always carries a category that makes it choose this
 kind again, so a resource read here can be posted back as it is.
+
+Elements with no column (category, interpretation, component, codings after the first...)
+are kept with the row (fhir_kept) and answered as sent; extra_json only holds the markers
+the answer needs to take the form sent (the value label, the date form, the movement).
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.fhir import identifiers
-from codoc_fhir.fhir.dates import format_datetime, parse_datetime
+from codoc_fhir.fhir.dates import format_datetime
 from codoc_fhir.fhir.references import reference_dict
 from codoc_fhir.fhir.validation import check_code, require
 from codoc_fhir.resources import links, values
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.concepts import first_coding
-from codoc_fhir.resources.data_fact import dump_extra
+from codoc_fhir.resources.data_fact import date_marker, dump_extra, event_date, markers_of
 from codoc_fhir.search import declare
 from codoc_fhir.warehouse.schema import dwh_patient_data
 
@@ -33,12 +37,6 @@ KIND_CATEGORY = {
 }
 # HL7 observation categories that describe a patient trait rather than a lab result
 PATIENT_DATA_CATEGORIES = ("vital-signs", "social-history")
-KEPT_ELEMENTS = ("interpretation", "note", "method", "bodySite", "issued", "dataAbsentReason")
-CODE_PATHS: list[values.Path] = [
-    ("coding", 0, "system"),
-    ("coding", 0, "code"),
-    ("coding", 0, "display"),
-]
 
 
 def is_patient_data_category(category: Any) -> bool:
@@ -97,34 +95,38 @@ class PatientDataObservation(Resource):
         table = dwh_patient_data
         status = check_code(require(body, "status"), values.OBSERVATION_STATUS, "status")
         code = first_coding(require(body, "code"), "code")
-        effective = parse_datetime(require(body, "effectiveDateTime"), "effectiveDateTime")
+        effective = event_date(body, "effective")
         patient = links.patient_num(conn, body.get("subject"), "subject")
         encounter = body.get("encounter")
         row: dict[str, Any] = {
             "patient_num": patient,
-            "stay_num": links.stay_num(conn, encounter, "encounter", patient)
+            "stay_num": links.stay_of_encounter(conn, encounter, "encounter", patient)
             if encounter
             else None,
             "code_system": values.fit(table.c.code_system, code.get("system"), "code"),
             "code": values.fit(table.c.code, code["code"], "code"),
             "code_display": values.fit(table.c.code_display, code.get("display"), "code"),
             "status": status,
-            "effective_date": effective,
+            "effective_date": effective.start,
             "id_data_source": values.fit(
-                table.c.id_data_source, identifiers.single_usual_identifier(body), "identifier"
+                table.c.id_data_source, identifiers.first_usual_identifier(body), "identifier"
             ),
         }
-        value_columns, extra = values.value_columns(table, body)
+        value_columns, markers = values.value_columns(table, body)
         row.update(value_columns)
-        extra.update(values.kept_elements(body, ("category", *KEPT_ELEMENTS)))
-        extra["code"] = values.split(body["code"], CODE_PATHS)
-        row["extra_json"] = dump_extra(extra)
+        markers.update(
+            dateForm=date_marker(effective),
+            movement=links.movement_of(encounter),
+            # whether the answer adds the kind's category (no category sent tells it)
+            kindCategory=not is_patient_data_category(body.get("category")),
+        )
+        row["extra_json"] = dump_extra(markers)
         return row
 
     # --- output ------------------------------------------------------------------------
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
-        extra = values.extra_of(row)
+        markers = markers_of(row)
         ident = self.fhir_id(row["patient_data_num"])
         found = identifiers.official_and_usual(ident, row["id_data_source"])
         resource: dict[str, Any] = {
@@ -132,28 +134,22 @@ class PatientDataObservation(Resource):
             "id": ident,
             "identifier": found,
             "status": row["status"] or "final",
-            "category": self.category(extra.get("category")),
-            "code": values.overlay(
-                extra.get("code"),
-                [
-                    (("coding", 0, "system"), row["code_system"]),
-                    (("coding", 0, "code"), row["code"]),
-                    (("coding", 0, "display"), row["code_display"]),
-                ],
-            ),
-            "subject": reference_dict("Patient", row["patient_num"]),
         }
+        if markers.get("kindCategory", True):  # else the category sent is kept, answered
+            resource["category"] = [KIND_CATEGORY]
+        coding = {"system": row["code_system"], "code": row["code"], "display": row["code_display"]}
+        resource["code"] = {"coding": [{k: v for k, v in coding.items() if v is not None}]}
+        resource["subject"] = reference_dict("Patient", row["patient_num"])
         if row["stay_num"] is not None:
-            resource["encounter"] = reference_dict("Encounter", row["stay_num"])
-        resource["effectiveDateTime"] = format_datetime(row["effective_date"])
-        resource.update(values.kept_elements(extra, KEPT_ELEMENTS))
-        resource.update(values.value_answer(row, extra))
+            movement = markers.get("movement")
+            stay = f"movement-{movement}" if movement else row["stay_num"]
+            resource["encounter"] = reference_dict("Encounter", stay)
+        start = format_datetime(row["effective_date"])
+        if markers.get("dateForm") == "Period":
+            resource["effectivePeriod"] = {"start": start}
+        elif markers.get("dateForm") == "PeriodEnd":
+            resource["effectivePeriod"] = {"end": start}
+        else:
+            resource[f"effective{markers.get('dateForm') or 'DateTime'}"] = start
+        resource.update(values.value_answer(row, markers))
         return resource
-
-    @staticmethod
-    def category(sent: Any) -> list[dict[str, Any]]:
-        """The categories sent, plus the patient-data kind when none of them tells it."""
-        categories = list(sent) if isinstance(sent, list) else []
-        if not is_patient_data_category(categories):
-            categories.append(KIND_CATEGORY)
-        return categories

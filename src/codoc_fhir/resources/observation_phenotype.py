@@ -19,8 +19,8 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
 from codoc_fhir.fhir.dates import format_datetime
-from codoc_fhir.fhir.errors import Invalid, Required
-from codoc_fhir.fhir.references import reference_dict
+from codoc_fhir.fhir.errors import Invalid
+from codoc_fhir.fhir.references import reference_dict, reference_target
 from codoc_fhir.fhir.validation import check_code, require, text_value
 from codoc_fhir.resources import concepts, links
 from codoc_fhir.resources.base import Resource
@@ -180,37 +180,29 @@ COMPONENTS: dict[str, ComponentKind] = {
 DEFAULTS = {"certainty": AFFIRMED, "context": PATIENT_TEXT, "hypothesis": False}
 
 
-def component_code(component: dict[str, Any], field: str) -> str:
-    """The component's code, from code.coding[0].code or code.text."""
+def component_code(component: dict[str, Any]) -> str | None:
+    """The phenotype component a component is (code.coding[0].code in COMPONENT_SYSTEM or
+    without system, else code.text), or None: another component (a clinician's score, a
+    measurement), kept with the row and answered as sent."""
     concept = component.get("code") or {}
     codings = concept.get("coding") or []
     if codings:
         system = codings[0].get("system")
-        if system and system != COMPONENT_SYSTEM:
-            raise Invalid(
-                f"{field}.code.coding[0].system must be {COMPONENT_SYSTEM} (or absent)",
-                expression=[f"{field}.code"],
-            )
-        code = codings[0].get("code")
+        code = codings[0].get("code") if system in (None, COMPONENT_SYSTEM) else None
     else:
         code = concept.get("text")
-    if not code:
-        raise Required(f"Field '{field}.code.coding[0].code' is required", expression=[field])
-    if code not in COMPONENTS:
-        raise Invalid(
-            f"Unknown phenotype component {code!r}. Must be one of: {', '.join(COMPONENTS)}",
-            expression=[f"{field}.code"],
-        )
-    return str(code)
+    return str(code) if code in COMPONENTS else None
 
 
 def component_values(body: dict[str, Any], found: str) -> dict[str, Any]:
-    """dwh_enrsem columns from component[] (each code at most once)."""
+    """dwh_enrsem columns from the phenotype components (each code at most once)."""
     values: dict[str, Any] = dict(DEFAULTS)
     seen: set[str] = set()
     for position, component in enumerate(body.get("component") or []):
         field = f"component[{position}]"
-        code = component_code(component, field)
+        code = component_code(component)
+        if code is None:
+            continue
         if code in seen:
             raise Invalid(f"Component {code} is given twice", expression=[field])
         seen.add(code)
@@ -218,7 +210,19 @@ def component_values(body: dict[str, Any], found: str) -> dict[str, Any]:
     return values
 
 
-def answered_components(row: RowMapping) -> list[dict[str, Any]]:
+COMPONENT_COLUMNS = (
+    "phenotype",
+    "semantic_type",
+    "tfidf_code_document",
+    "count_concept",
+    "count_concept_str_found",
+    "certainty",
+    "context",
+    "hypothesis",
+)
+
+
+def answered_components(row: Any) -> list[dict[str, Any]]:
     """component[] in the canonical form, in a fixed order, for the columns set."""
     answer = []
     for code, kind in COMPONENTS.items():
@@ -276,7 +280,6 @@ class ObservationPhenotype(Resource):
     label = "Observation"
     table = dwh_enrsem
     codoc_path = "observation/phenotype"
-    canonical_elements = frozenset({"component"})  # flags and scores in one form
     id_prefix = "phenotype-"
     search_params = catalog.phenotype_params()
 
@@ -288,8 +291,15 @@ class ObservationPhenotype(Resource):
         return dwh_enrsem.c.thesaurus_code == self.thesaurus_code
 
     def accepts_create(self, body: dict[str, Any]) -> bool:
-        """A POST on /Observation with derivedFrom is a phenotype."""
-        return bool(body.get("derivedFrom"))
+        """A POST on /Observation derived from a document (derivedFrom[0] a
+        DocumentReference) is a phenotype; one derived from other Observations (a lab
+        panel, a score) is not."""
+        derived = body.get("derivedFrom")
+        first = derived[0] if isinstance(derived, list) and derived else None
+        if first is None:
+            return False
+        target = reference_target(first)  # None: not a plain reference, the phenotype says so
+        return target is None or target[0].lower() == "documentreference"
 
     def validate(self, body: Any) -> dict[str, Any]:
         """The model check, on a copy where the guide's `valueDecimal` (not an R4B
@@ -301,18 +311,26 @@ class ObservationPhenotype(Resource):
         super().validate(checked)
         return body
 
+    def kept_source(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The phenotype components in their canonical form (answered from the columns),
+        then the other components as sent: only those are kept."""
+        others = [item for item in body.get("component") or [] if component_code(item) is None]
+        rest = {name: value for name, value in body.items() if name != "component"}
+        if not others:
+            return rest
+        columns = dict.fromkeys(COMPONENT_COLUMNS) | component_values(body, body["valueString"])
+        return rest | {"component": [*answered_components(columns), *others]}
+
     def to_values(
         self, conn: Connection, body: dict[str, Any], current: RowMapping | None
     ) -> dict[str, Any]:
         check_code(require(body, "status"), OBSERVATION_STATUS, "status")
         concept = check_concept(require(body, "code"))
         patient = links.patient_num(conn, body.get("subject"), "subject")
-        derived = require(body, "derivedFrom")
-        if len(derived) > 1:
-            raise Invalid("Only one derivedFrom document is supported", expression=["derivedFrom"])
+        derived = require(body, "derivedFrom")  # the first: the document; the others are kept
         document = links.document_num(conn, derived[0], "derivedFrom[0]", patient)
         found = text_value(require(body, "valueString"), "valueString", 2000)
-        source_id = identifiers.single_usual_identifier(body)
+        source_id = identifiers.first_usual_identifier(body)
         values = component_values(body, found)
         values.update(
             document_num=document.document_num,

@@ -91,7 +91,7 @@ def derived_code(level: str, body: dict[str, Any], parent: dict[str, Any]) -> st
     a hash of the identifier that did not fit (system and value), else of the level, the
     name and the parent. The same resource gets the same code on every import; the
     leading `~` tells it from a client's code (it is not answered as an identifier)."""
-    first = identifiers.first_usual_identifier(body)
+    first = identifiers.first_usual_pair(body)
     if first is not None:
         source = f"identifier|{first[0] or ''}|{first[1]}"
     else:
@@ -146,7 +146,7 @@ class OrganizationKind(Resource):
         """The first usual identifier's value when it fits the code column (the other
         identifiers are kept); else a derived code (`derived_code`), which an update
         without a usable identifier keeps."""
-        first = identifiers.first_usual_identifier(body)
+        first = identifiers.first_usual_pair(body)
         if first is not None and len(first[1]) <= CODE_LENGTH[self.level.name]:
             return first[1]
         previous = current[self.level.code_column] if current is not None else None

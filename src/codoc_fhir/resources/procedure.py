@@ -1,4 +1,9 @@
-"""Procedure (medical acts): `dwh_data` rows of the thesaurus THESAURUS_CODE_PROCEDURE."""
+"""Procedure (medical acts): `dwh_data` rows of the thesaurus THESAURUS_CODE_PROCEDURE.
+
+performedDateTime / performedPeriod -> start_date (and end_date), the form in extra_json;
+the first department and unit performers -> department_num / unit_num. Every other element
+(other performers, reasons, notes, basedOn, partOf...) is kept with the row (fhir_kept).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,16 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
-from codoc_fhir.fhir.dates import format_datetime, parse_datetime
 from codoc_fhir.fhir.validation import check_code, require
-from codoc_fhir.resources.data_fact import DataFactResource, performer_function
+from codoc_fhir.resources.data_fact import (
+    DataFactResource,
+    date_answer,
+    date_marker,
+    date_values,
+    event_date,
+    markers_of,
+    performer_function,
+)
 from codoc_fhir.search import declare
 from codoc_fhir.warehouse.schema import dwh_data
 
@@ -40,26 +52,26 @@ class Procedure(DataFactResource):
         self, conn: Connection, body: dict[str, Any], current: RowMapping | None
     ) -> dict[str, Any]:
         check_code(require(body, "status"), EVENT_STATUS, "status")
-        performed = parse_datetime(require(body, "performedDateTime"), "performedDateTime")
-        values = self.common_values(conn, body)
+        performed = event_date(body, "performed")
+        # the form the date was sent in: to_fhir answers that form
+        row = self.common_values(conn, body, {"dateForm": date_marker(performed)})
         actors = [
             (performer.get("actor"), f"performer[{position}].actor")
             for position, performer in enumerate(body.get("performer") or [])
         ]
-        values.update(self.performer_values(conn, actors, ("department", "unit")))
-        values.update(
+        row.update(self.performer_values(conn, actors, ("department", "unit")))
+        row.update(date_values(performed))
+        row.update(
             thesaurus_data_num=self.concept_num(conn, require(body, "code"), "code"),
-            start_date=performed,
-            document_date=performed,
         )
-        return values
+        return row
 
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         resource = self.identity(row)
         resource["status"] = "unknown"
         resource["code"] = self.code(row, related)
         resource.update(self.subject_and_encounter(row))
-        resource["performedDateTime"] = format_datetime(row["start_date"])
+        resource.update(date_answer(row, "performed", markers_of(row).get("dateForm")))
         performers = [
             {"function": performer_function(level), "actor": actor}
             for level, actor in self.performer_actors(row, related)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, false, or_, select, true
 
-from codoc_fhir.search.kept_tokens import widened
+from codoc_fhir.search.kept_tokens import KeptCodes, widened
 from codoc_fhir.search.kind import SearchKind, SearchParam
 from codoc_fhir.search.model import SearchFilter, chain_targets, params_of
 from codoc_fhir.search.types import date, quantity, reference, string, token
@@ -28,18 +28,23 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-def filter_clause(kind: SearchKind, param: SearchParam, search_filter: SearchFilter) -> Any:
+def filter_clause(
+    kind: SearchKind, param: SearchParam, search_filter: SearchFilter, kept: KeptCodes | None
+) -> Any:
     if param.build is not None:
         clause = param.build(kind, search_filter)
     else:
         clause = BUILDERS[param.type](kind, param, search_filter)
-    if param.type == "token":
-        return widened(kind, param, search_filter, clause)
+    if param.type == "token" and kept is not None:
+        return widened(kind, param, search_filter, clause, kept)
     return clause
 
 
 def kind_where(
-    kind: SearchKind, filters: Sequence[SearchFilter], patient: int | None = None
+    kind: SearchKind,
+    filters: Sequence[SearchFilter],
+    patient: int | None = None,
+    kept: KeptCodes | None = None,
 ) -> Any | None:
     """AND of the kind's scope and every filter; None when the kind lacks a parameter
     (then none of its rows can match). `patient` restricts the rows chains reach."""
@@ -50,7 +55,7 @@ def kind_where(
         clauses.append(scope)
     for search_filter in filters:
         if search_filter.chain is not None:
-            chained = chain_clause(kind, search_filter, patient)
+            chained = chain_clause(kind, search_filter, patient, kept)
             if chained is None:
                 return None
             clauses.append(chained)
@@ -58,7 +63,7 @@ def kind_where(
         param = params.get(search_filter.name)
         if param is None or param.type != search_filter.type:
             return None
-        clauses.append(filter_clause(kind, param, search_filter))
+        clauses.append(filter_clause(kind, param, search_filter, kept))
     return and_(true(), *clauses)
 
 
@@ -98,21 +103,25 @@ def _kind_at(kinds: Sequence[SearchKind], fhir_type: str, id_prefix: str) -> Sea
     return None
 
 
-def _end_rows(other: SearchKind, end: SearchFilter, patient: int | None) -> Any | None:
+def _end_rows(
+    other: SearchKind, end: SearchFilter, patient: int | None, kept: KeptCodes | None
+) -> Any | None:
     """The WHERE clause of the rows of `other` a chain reaches (None: none can match)."""
-    where = kind_where(other, [end])
+    where = kind_where(other, [end], None, kept)
     allowed = restriction(other, patient, None)
     return None if where is None or allowed is None else and_(where, allowed)
 
 
-def chain_clause(kind: SearchKind, search_filter: SearchFilter, patient: int | None) -> Any | None:
+def chain_clause(
+    kind: SearchKind, search_filter: SearchFilter, patient: int | None, kept: KeptCodes | None
+) -> Any | None:
     """`subject:Patient.family=X` on `kind`: its reference column IN the keys of the
     matching targets; `_has:Procedure:subject:code=X`: its key IN the reference column of
     the matching Procedures. None when `kind` has no such reference parameter."""
     chain = search_filter.chain
     assert chain is not None
     if chain.reverse is not None:
-        return _reverse_clause(kind, search_filter, patient)
+        return _reverse_clause(kind, search_filter, patient, kept)
     param = params_of(kind).get(search_filter.name)
     if param is None or param.type != "reference":
         return None
@@ -122,7 +131,7 @@ def chain_clause(kind: SearchKind, search_filter: SearchFilter, patient: int | N
             continue
         for end, kinds in chain.ends:
             other = _kind_at(kinds, target.fhir_type, target.id_prefix)
-            rows = _end_rows(other, end, patient) if other is not None else None
+            rows = _end_rows(other, end, patient, kept) if other is not None else None
             if other is None or rows is None:
                 continue
             link = target.column.in_(select(other.key).where(rows))
@@ -130,14 +139,16 @@ def chain_clause(kind: SearchKind, search_filter: SearchFilter, patient: int | N
     return or_(false(), *conditions)
 
 
-def _reverse_clause(kind: SearchKind, search_filter: SearchFilter, patient: int | None) -> Any:
+def _reverse_clause(
+    kind: SearchKind, search_filter: SearchFilter, patient: int | None, kept: KeptCodes | None
+) -> Any:
     chain = search_filter.chain
     assert chain is not None and chain.reverse is not None
     ((end, sources),) = chain.ends
     conditions = []
     for source in sources:
         param = params_of(source).get(chain.reverse)
-        rows = _end_rows(source, end, patient) if param is not None else None
+        rows = _end_rows(source, end, patient, kept) if param is not None else None
         if param is None or rows is None:
             continue
         for target in chain_targets(param):

@@ -36,6 +36,7 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.search import cursor as cursors
 from codoc_fhir.search.clauses import kind_where, restriction
 from codoc_fhir.search.includes import included_resources
+from codoc_fhir.search.kept_tokens import KeptCodes
 from codoc_fhir.search.kind import SearchKind
 from codoc_fhir.search.model import NotSupported, SearchRequest, SortRule, params_of
 
@@ -94,10 +95,11 @@ def signature(request: SearchRequest) -> str:
     return ",".join(("-" if rule.descending else "") + rule.name for rule in request.sort)
 
 
-def match_branches(scope: SearchScope, request: SearchRequest) -> list[Any]:
+def match_branches(conn: Connection, scope: SearchScope, request: SearchRequest) -> list[Any]:
     branches = []
+    kept = KeptCodes(conn)
     for kind in scope.kinds:
-        where = kind_where(kind, request.filters, scope.patient)
+        where = kind_where(kind, request.filters, scope.patient, kept)
         allowed = restriction(kind, scope.patient, scope.compartment)
         if where is None or allowed is None:
             continue
@@ -154,7 +156,7 @@ def run_search(conn: Connection, scope: SearchScope, request: SearchRequest, reg
     codec = registry.cursors
     made_for = f"{scope.all_kinds[0].fhir_type}:{signature(request)}"
     cursor = codec.decode(request.cursor, made_for) if request.cursor else None
-    branches = match_branches(scope, request)
+    branches = match_branches(conn, scope, request)
     if not branches:
         return SearchResult(total=None if request.total == "none" else 0)
     sub = (branches[0] if len(branches) == 1 else union_all_any(*branches)).subquery("matches")

@@ -42,7 +42,7 @@ def find_matches(
     request = parse_search(pairs, kinds, known_types=known_types)
     if not request.filters:
         raise Invalid("The condition names no search criteria (e.g. identifier=system|value)")
-    branches = match_branches(SearchScope(kinds, kinds, patient=patient), request)
+    branches = match_branches(conn, SearchScope(kinds, kinds, patient=patient), request)
     if not branches:
         return []
     sub: Any = (branches[0] if len(branches) == 1 else union_all_any(*branches)).subquery()
