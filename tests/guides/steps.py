@@ -24,5 +24,6 @@ def issue(response: httpx.Response, status: int, code: str) -> str:
 
 
 def usual_identifier(resource: dict[str, Any]) -> str:
-    """The value of the first usual identifier (the official one, the id, comes first)."""
-    return next(item["value"] for item in resource["identifier"] if item.get("use") == "usual")
+    """The value of the first client identifier (the official one, the id, comes first; a
+    client identifier is answered with the `use` it was sent with, none when none was)."""
+    return next(item["value"] for item in resource["identifier"] if item.get("use") != "official")

@@ -199,10 +199,13 @@ def test_patient_record_guide(client, engine):
     assert read["birthDate"] == "1975-03-20"
 
 
-def test_multi_ipp_ignores_official_and_keeps_order(client, engine):
+def test_multi_ipp_keeps_a_sent_official_identifier_out_of_the_ipps(client, engine):
+    """CONTRACT 9: the sent official identifier (another system's id) is kept, not an IPP;
+    the server's own comes first."""
     created = client.post(PATIENT, json=MULTI_IPP).json()
     assert created["identifier"] == [
         {"use": "official", "value": "1"},
+        {"use": "official", "value": "123"},
         {"use": "usual", "system": "HIS", "value": "IPP123456"},
         {"use": "usual", "system": "HIS", "value": "IPP_OLD_789"},
     ]
@@ -215,8 +218,8 @@ def test_put_replaces_the_identifier_set(client, engine):
     response = client.put(f"{PATIENT}1/", json=body)
     assert response.status_code == 200
     assert response.json()["identifier"][1:] == [
-        {"use": "usual", "system": "GAM", "value": "G-1"},
-        {"use": "usual", "system": "HIS", "value": "IPP_OLD_789"},
+        {"system": "GAM", "value": "G-1"},
+        {"system": "HIS", "value": "IPP_OLD_789"},
     ]
     assert ipp_rows(engine) == [(1, "GAM", "G-1", True), (1, "HIS", "IPP_OLD_789", False)]
 
@@ -237,7 +240,8 @@ def test_identifier_taken_by_another_patient_is_409(client, engine):
 def test_anonymous_patient(client, engine):
     created = client.post(PATIENT, json=ANONYMOUS).json()
     assert created["gender"] == "unknown"
-    assert created["identifier"][1] == {"use": "usual", "system": "HIS", "value": "ANON_001"}
+    # sent without `use`, answered without: the default system is the one difference
+    assert created["identifier"][1] == {"system": "HIS", "value": "ANON_001"}
     assert patient_row(engine)["sex"] is None
 
 

@@ -19,6 +19,15 @@ def usual(value: str, system: str | None = None) -> dict[str, str]:
     return answer
 
 
+def held(value: str, system: str | None = None) -> dict[str, str]:
+    """A client's identifier as a column holds it (system, value), without `use`: the
+    `use` it was sent with comes back from the kept elements (fhir/kept.py), so an
+    identifier sent without one is answered without one."""
+    answer = {"system": system} if system else {}
+    answer["value"] = value
+    return answer
+
+
 def official_and_usual(ident: str | int, source_id: str | None) -> list[dict[str, str]]:
     """identifier[] of a resource with one source id column: official, then usual if any."""
     found = [official(ident)]
@@ -43,6 +52,13 @@ def usual_identifiers(body: dict[str, Any]) -> list[tuple[str | None, str]]:
             continue
         found.append((item.get("system"), value))
     return found
+
+
+def first_usual_pair(body: dict[str, Any]) -> tuple[str | None, str] | None:
+    """(system, value) of the first usual identifier, the one a single column holds (the
+    others are kept with the row, CONTRACT 9), or None."""
+    found = usual_identifiers(body)
+    return found[0] if found else None
 
 
 def single_usual_identifier(body: dict[str, Any]) -> str | None:

@@ -68,8 +68,11 @@ def with_kept(answered: dict[str, Any], kept: dict[str, Any] | None) -> dict[str
     if not kept:
         return answered
     alignments = kept.get("align") or {}
+    # Only what the columns render can displace a kept choice variant: two kept elements
+    # that merely look like variants (reasonCode, reasonReference) both come back.
+    rendered = dict.fromkeys(answered)
     for name, value in kept["elements"].items():
-        if _other_choice_answered(name, answered):
+        if _other_choice_answered(name, rendered):
             continue
         if name in answered:
             answered[name] = _merge(value, answered[name], name, alignments)
@@ -196,6 +199,13 @@ def _contradict(sent: dict[str, Any], answered: dict[str, Any]) -> bool:
     systems = sent.get("system"), answered.get("system")
     if None not in systems and systems[0] != systems[1]:
         return True
+    # Two identifiers (or contact points) with different values, two extensions with
+    # different urls, are different items: the server's official id never stands for a
+    # sent `use: official` identifier, a counter extension never for a sent extension.
+    for key in ("value", "url"):
+        pair = sent.get(key), answered.get(key)
+        if all(isinstance(item, str) for item in pair) and pair[0] != pair[1]:
+            return True
     sent_types = dict(_reference_types(sent))
     return any(
         path in sent_types and sent_types[path] != kind for path, kind in _reference_types(answered)

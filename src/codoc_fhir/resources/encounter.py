@@ -25,7 +25,18 @@ from codoc_fhir.fhir.validation import check_code, check_length, require
 from codoc_fhir.resources import links
 from codoc_fhir.resources.base import Resource
 
-STATUSES = ("planned", "in-progress", "finished", "cancelled")
+# Encounter.status of R4B (CONTRACT 4 names the first four; 9: every valid value is stored).
+STATUSES = (
+    "planned",
+    "in-progress",
+    "finished",
+    "cancelled",
+    "arrived",
+    "triaged",
+    "onleave",
+    "entered-in-error",
+    "unknown",
+)
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CLASS_DISPLAYS = {
     "IMP": "inpatient encounter",
@@ -33,17 +44,25 @@ CLASS_DISPLAYS = {
     "EMER": "emergency",
     "HH": "home health",
 }
+MODE_LENGTH = 500  # entry_mode / out_mode columns
+IDENTIFIER_LENGTH = 300  # encounter_num / id_mvt_source
+CLASS_CODE_LENGTH = 10  # dwh_patient_stay.class_code, dwh_patient_mvt.class_code
 _FHIR_CODE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
 
 
 def class_code(value: Any) -> str:
-    """Encounter.class (a Coding) -> IMP | AMB | EMER | HH."""
+    """Encounter.class (a Coding) -> the class_code column: the code as sent (IMP, AMB,
+    EMER, HH, or any other class code; the Coding itself is kept with the row)."""
     if not isinstance(value, dict) or not value.get("code"):
         raise Required("Field 'class.code' is required", expression=["class.code"])
-    system = value.get("system")
-    if system and system != ACT_CODE_SYSTEM:
-        raise Invalid(f"class.system must be {ACT_CODE_SYSTEM}", expression=["class.system"])
-    return check_code(value["code"], tuple(CLASS_DISPLAYS), "class.code")
+    return check_length(str(value["code"]), CLASS_CODE_LENGTH, "class.code")
+
+
+def known_class(value: Any) -> str | None:
+    """The class code when it is one the warehouse types (IMP, AMB, EMER, HH, the codes of
+    v3-ActCode, whatever system was sent: they are answered with v3-ActCode), else None."""
+    code = value.get("code")
+    return str(code) if code in CLASS_DISPLAYS else None
 
 
 def class_coding(code: str) -> dict[str, str]:
@@ -63,15 +82,16 @@ def parse_period(body: dict[str, Any]) -> tuple[datetime, datetime | None]:
 
 
 def mode_code(concept: Any, field: str) -> str | None:
-    """The code of hospitalization.admitSource / dischargeDisposition (or its text)."""
+    """The first coding's code of hospitalization.admitSource / dischargeDisposition, for
+    the entry / exit mode column; None when there is none that fits (a concept with only
+    a text, or a longer code): the concept is kept with the row and answered as sent."""
     if concept is None:
         return None
     codings = concept.get("coding") or []
     code = codings[0].get("code") if codings else None
-    value = code or concept.get("text")
-    if not value:
-        raise Required(f"Field '{field}.coding[0].code' is required", expression=[field])
-    return check_length(str(value), 500, field)
+    if not code or len(str(code)) > MODE_LENGTH:
+        return None
+    return str(code)
 
 
 def mode_concept(value: str) -> dict[str, Any]:
@@ -80,10 +100,12 @@ def mode_concept(value: str) -> dict[str, Any]:
 
 
 def service_provider(conn: Connection, value: Any) -> tuple[str | None, int | None]:
-    """(level, number) of the serviceProvider; a bare `Organization/N` names unit N."""
-    if value is None:
+    """(level, number) of a serviceProvider of the hospital tree (a bare `Organization/N`
+    names unit N); (None, None) for none or any other Organization (kept as sent)."""
+    found = links.warehouse_organization(conn, value, "serviceProvider")
+    if found is None:
         return None, None
-    level, num = links.organization(conn, value, "serviceProvider")
+    level, num = found
     return level.name, num
 
 
@@ -108,6 +130,7 @@ class EncounterKind(Resource):
         """Column values of the fields stays and movements share (not the identifier)."""
         status = check_code(require(body, "status"), STATUSES, "status")
         klass = class_code(body.get("class"))
+        typed = known_class(body["class"])
         patient = links.patient_num(conn, body.get("subject"), "subject")
         start, end = parse_period(body)
         org_level, org_num = service_provider(conn, body.get("serviceProvider"))
@@ -115,8 +138,8 @@ class EncounterKind(Resource):
         values = {
             "patient_num": patient,
             "status": status,
-            "class_code": klass,
-            self.type_column: self.visit_type(klass, current),
+            "class_code": typed or klass,
+            self.type_column: self.visit_type(typed, current),
             "entry_date": start,
             "out_date": end,
             "service_org_level": org_level,
@@ -130,8 +153,11 @@ class EncounterKind(Resource):
         }
         return values
 
-    def visit_type(self, klass: str, current: RowMapping | None) -> str:
-        """The Codoc visit type: kept while the class is unchanged, else derived from it."""
+    def visit_type(self, klass: str | None, current: RowMapping | None) -> str | None:
+        """The Codoc visit type: kept while the class is unchanged, else derived from it
+        (none for a class the warehouse does not type)."""
+        if klass is None:
+            return None
         if current is not None and current["class_code"] == klass and current[self.type_column]:
             return str(current[self.type_column])
         return self.type_values[klass]
@@ -139,10 +165,14 @@ class EncounterKind(Resource):
     def usual_identifier(
         self, conn: Connection, body: dict[str, Any], patient: int, current: RowMapping | None
     ) -> str | None:
-        """The usual identifier, unique among this patient's encounters of this kind."""
-        value = check_length(identifiers.single_usual_identifier(body), 300, "identifier")
-        if value is None:
+        """The first usual identifier (the others are kept with the row), unique among this
+        patient's encounters of this kind."""
+        first = identifiers.first_usual_pair(body)
+        if first is None:
             return None
+        value = first[1]
+        if len(value) > IDENTIFIER_LENGTH:
+            return None  # longer than the column: kept with the row only
         column = self.table.c[self.identifier_column]
         query = select(self.key).where(column == value, self.table.c.patient_num == patient)
         if current is not None:
@@ -165,13 +195,15 @@ class EncounterKind(Resource):
     def common_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         """The Encounter fields stays and movements share, from a row."""
         ident = self.fhir_id(row[self.key.name])
-        found = identifiers.official_and_usual(ident, row[self.identifier_column])
+        found = [identifiers.official(ident)]
+        if row[self.identifier_column]:
+            found.append(identifiers.held(row[self.identifier_column]))
         resource: dict[str, Any] = {
             "resourceType": "Encounter",
             "id": ident,
             "identifier": found,
             "status": row["status"] or ("finished" if row["out_date"] else "in-progress"),
-            "class": class_coding(self.answered_class(row)),
+            "class": self.answered_class(row),
             "subject": reference_dict("Patient", row["patient_num"]),
             "period": {"start": format_datetime(row["entry_date"])},
         }
@@ -193,9 +225,13 @@ class EncounterKind(Resource):
             )
         return resource
 
-    def answered_class(self, row: RowMapping) -> str:
-        """The stored class, else the one the Codoc visit type implies, else IMP."""
-        if row["class_code"] in CLASS_DISPLAYS:
-            return str(row["class_code"])
+    def answered_class(self, row: RowMapping) -> dict[str, str]:
+        """The stored class (a typed one with its system and display), else the one the
+        Codoc visit type implies, else IMP."""
+        code = row["class_code"]
+        if code in CLASS_DISPLAYS:
+            return class_coding(str(code))
+        if code:
+            return {"code": str(code)}
         by_type = {value: code for code, value in self.type_values.items()}
-        return by_type.get(row[self.type_column], "IMP")
+        return class_coding(by_type.get(row[self.type_column], "IMP"))

@@ -6,6 +6,7 @@ level. Organisation names for answered references are batch-loaded here too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,37 @@ def organization(
     if not _exists(conn, level.table, level.key, num):
         raise ReferenceNotFound(f"{level.label} with ID {num} does not exist", expression=[field])
     return level, num
+
+
+def warehouse_organization(conn: Connection, value: Any, field: str) -> tuple[OrgLevel, int] | None:
+    """The level and number of the warehouse Organization a reference names, or None when
+    it names none: no reference, a display- or identifier-only one, a conditional or
+    `urn:uuid:` one, or an Organization outside the four levels (stored whole). Those are
+    kept with the row as sent (CONTRACT 9). A reference in the warehouse's own form
+    (`Organization/site-4`, a bare number) must still name an existing one (400)."""
+    if not names_warehouse_organization(value, field):
+        return None
+    return organization(conn, value, field)
+
+
+def names_warehouse_organization(value: Any, field: str) -> bool:
+    """Whether a Reference names an Organization of the hospital tree (`Organization/site-4`,
+    a bare number, an absolute URL ending so); 400 when it names another resource type."""
+    if not isinstance(value, dict) or not isinstance(value.get("reference"), str):
+        return False
+    if WAREHOUSE_ORGANIZATION.search(value["reference"]):
+        return True
+    if OTHER_TYPE.search(value["reference"]):
+        parse_reference(value, field, ("Organization",))  # 400: another type named
+    return False
+
+
+# `Organization/site-4`, `organization/4`, an absolute URL ending so (not `Organization?..`).
+WAREHOUSE_ORGANIZATION = re.compile(
+    r"(?:^|/)[Oo]rganization/(?:(?:instance|site|department|unit)-)?[0-9]{1,18}/?$"
+)
+# A relative `Type/id` reference to another resource type than Organization.
+OTHER_TYPE = re.compile(r"^(?![Oo]rganization/)[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$")
 
 
 def column_organization(

@@ -9,6 +9,7 @@ type code. Counters (patients, stays, children) are computed on read.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
@@ -43,7 +44,9 @@ from codoc_fhir.warehouse.schema import (
 )
 
 HL7_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/organization-type"
-INVALID_TYPE = "Invalid organization type. Must be: instance, site, department, unit"
+HL7_CODES = frozenset(level.hl7_code for level in ORG_LEVELS.values() if level.hl7_code)
+DERIVED_PREFIX = "~"  # a code the server derived (no usable identifier was sent)
+DERIVED_LENGTH = 16
 
 EXTENSION_BASE = "urn:codoc:fhir:extension:"
 UNIT_PERIOD_URL = "unit_period"  # as the Codoc documentation writes it
@@ -59,19 +62,42 @@ def counter_url(name: str) -> str:
     return EXTENSION_BASE + name
 
 
-def level_of(body: dict[str, Any]) -> str:
-    """The level a body's type names: the level coding if sent, else a known code."""
-    types = body.get("type")
-    first = types[0] if isinstance(types, list) and types else None
-    codings = first.get("coding") if isinstance(first, dict) else None
-    codings = [item for item in codings or [] if isinstance(item, dict)]
-    if not any(item.get("code") for item in codings):
-        raise Required("Field 'type[0].coding[0].code' is required", expression=["type"])
-    chosen = next((item for item in codings if item.get("system") == LEVEL_SYSTEM), None)
-    chosen = chosen or next((item for item in codings if item.get("code") in TYPE_CODES), None)
-    if chosen is None or chosen.get("code") not in TYPE_CODES:
-        raise Invalid(INVALID_TYPE, expression=["type[0].coding[0].code"])
-    return TYPE_CODES[chosen["code"]]
+def level_of(body: dict[str, Any]) -> str | None:
+    """The level of the hospital tree a body's type names, or None for an Organization
+    outside the four levels (a payer, an insurer, an external lab, no type at all).
+
+    A coding names a level when it is a level coding (`urn:codoc:fhir:organization-level`)
+    or an HL7 organization-type prov / dept / team, or a level or HL7 code without system;
+    the level coding wins when there are several. Codings of other systems never do."""
+    codings = [
+        coding
+        for concept in body.get("type") or []
+        if isinstance(concept, dict)
+        for coding in concept.get("coding") or []
+        if isinstance(coding, dict) and coding.get("code") in TYPE_CODES
+    ]
+    levels = [coding for coding in codings if coding.get("system") == LEVEL_SYSTEM]
+    levels += [
+        coding
+        for coding in codings
+        if coding.get("system") in (None, HL7_TYPE_SYSTEM) and coding["code"] in HL7_CODES
+    ]
+    levels += [coding for coding in codings if coding.get("system") is None]
+    return TYPE_CODES[levels[0]["code"]] if levels else None
+
+
+def derived_code(level: str, body: dict[str, Any], parent: dict[str, Any]) -> str:
+    """A code for an Organization sent without a usual identifier that fits the column:
+    a hash of the identifier that did not fit (system and value), else of the level, the
+    name and the parent. The same resource gets the same code on every import; the
+    leading `~` tells it from a client's code (it is not answered as an identifier)."""
+    first = identifiers.first_usual_pair(body)
+    if first is not None:
+        source = f"identifier|{first[0] or ''}|{first[1]}"
+    else:
+        parents = ",".join(f"{column}={num}" for column, num in sorted(parent.items()) if num)
+        source = f"name|{level}|{body.get('name')}|{parents}"
+    return DERIVED_PREFIX + hashlib.sha256(source.encode()).hexdigest()[:DERIVED_LENGTH]
 
 
 def with_article(label: str) -> str:
@@ -103,23 +129,31 @@ class OrganizationKind(Resource):
         if level != self.level.name:
             raise Invalid(
                 f"The organization level cannot change: this is {with_article(self.level.label)}"
-                f", the body says {level}",
+                f", the body says {level or 'none of the four levels'}",
                 expression=["type"],
             )
-        code = identifiers.single_usual_identifier(body)
-        if code is None:
-            raise Required(
-                "Field 'identifier' is required: the organization code", expression=["identifier"]
-            )
-        check_length(code, CODE_LENGTH[level], "identifier[0].value")
-        values = {
-            self.level.code_column: code,
-            self.level.name_column: check_length(require(body, "name"), 400, "name"),
-        }
+        values = {self.level.name_column: check_length(require(body, "name"), 400, "name")}
         values.update(self.parent_values(conn, body.get("partOf")))
         values.update(self.period_values(body.get("extension") or []))
+        code = self.code_of(body, values, current)
+        values[self.level.code_column] = code
         self.check_code_unique(conn, code, current)
         return values
+
+    def code_of(
+        self, body: dict[str, Any], values: dict[str, Any], current: RowMapping | None
+    ) -> str:
+        """The first usual identifier's value when it fits the code column (the other
+        identifiers are kept); else a derived code (`derived_code`), which an update
+        without a usable identifier keeps."""
+        first = identifiers.first_usual_pair(body)
+        if first is not None and len(first[1]) <= CODE_LENGTH[self.level.name]:
+            return first[1]
+        previous = current[self.level.code_column] if current is not None else None
+        if first is None and previous and previous.startswith(DERIVED_PREFIX):
+            return str(previous)
+        parents = {column: values[column] for column in PARENT_COLUMNS[self.level.name].values()}
+        return derived_code(self.level.name, body, parents)
 
     def check_code_unique(self, conn: Connection, code: str, current: RowMapping | None) -> None:
         """An organization code is unique within its level (409 duplicate)."""
@@ -142,6 +176,14 @@ class OrganizationKind(Resource):
                     expression=["partOf"],
                 )
             return values
+        if not links.names_warehouse_organization(part_of, "partOf"):
+            if self.level.name in PARENT_REQUIRED:
+                raise Invalid(
+                    f"partOf of {with_article(self.level.label.lower())} must name its parent "
+                    "in the hospital tree (Organization/site-N, department-N...)",
+                    expression=["partOf"],
+                )
+            return values  # a parent outside the tree: kept with the row as sent
         if not columns:
             raise Invalid(
                 "An instance is the root of the hierarchy: it has no partOf",
@@ -248,10 +290,7 @@ class OrganizationKind(Resource):
             "resourceType": "Organization",
             "id": ident,
             "extension": self.answer_extensions(row, related),
-            "identifier": [
-                identifiers.official(ident),
-                identifiers.usual(row[self.level.code_column]),
-            ],
+            "identifier": answer_identifiers(ident, row[self.level.code_column]),
             "type": [{"coding": type_codings(self.level)}],
             "name": row[self.level.name_column],
         }
@@ -319,6 +358,14 @@ ORGANIZATION_KINDS = (
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def answer_identifiers(ident: str, code: str) -> list[dict[str, str]]:
+    """The official id, then the code unless the server derived it."""
+    found = [identifiers.official(ident)]
+    if not code.startswith(DERIVED_PREFIX):
+        found.append(identifiers.held(code))
+    return found
 
 
 def type_codings(level: OrgLevel) -> list[dict[str, str]]:

@@ -114,9 +114,12 @@ class Patient(Resource):
                 )
 
     def managing_values(self, conn: Connection, reference: Any) -> dict[str, Any]:
-        if reference is None:
+        """A warehouse Organization -> the managing_org columns; any other reference (an
+        Organization stored whole, a conditional or display-only one) is kept as sent."""
+        found = links.warehouse_organization(conn, reference, "managingOrganization")
+        if found is None:
             return {"managing_org_level": None, "managing_org_num": None}
-        level, org_num = links.organization(conn, reference, "managingOrganization")
+        level, org_num = found
         return {"managing_org_level": level.name, "managing_org_num": org_num}
 
     def write_children(self, conn: Connection, num: int, body: dict[str, Any]) -> None:
@@ -171,9 +174,7 @@ class Patient(Resource):
     def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
         num = row["patient_num"]
         found = [identifiers.official(num)]
-        found += [
-            identifiers.usual(value, system) for system, value in related["ipps"].get(num, [])
-        ]
+        found += [identifiers.held(value, system) for system, value in related["ipps"].get(num, [])]
         resource: dict[str, Any] = {"resourceType": "Patient", "id": str(num), "identifier": found}
         names = answer_names(row)
         if names:
@@ -200,28 +201,79 @@ class Patient(Resource):
 # --- input mappings (pure unless they take a connection) -------------------------------
 
 
+# v2-0203 identifier types that name a patient record (an IPP); every other typed
+# identifier (SSN, driver's licence, passport...) is kept with the row, not an IPP.
+IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
+IPP_TYPES = frozenset({"MR", "MRT", "PI", "PT"})
+
+
+def is_ipp(item: Any) -> bool:
+    """Whether a sent identifier is an IPP: of use `usual` (or none), with a value, and
+    untyped or typed as a patient record number (MR, MRT, PI, PT of v2-0203); every other
+    one (official, secondary or old ones, SSN, driver's licence, passport, a type with only
+    a text) is kept with the row."""
+    if not has_value(item) or item.get("use", "usual") != "usual":
+        return False
+    kind = item.get("type")
+    if not kind:
+        return True
+    return any(
+        coding.get("code") in IPP_TYPES and coding.get("system") in (None, IDENTIFIER_TYPE_SYSTEM)
+        for coding in kind.get("coding") or []
+    )
+
+
+def is_server_official(item: dict[str, Any]) -> bool:
+    """The server's own identifier, as a read answers it (official, no system)."""
+    return item.get("use") == "official" and not item.get("system")
+
+
+def has_value(item: Any) -> bool:
+    value = item.get("value") if isinstance(item, dict) else None
+    return isinstance(value, str) and bool(value.strip())
+
+
 def ipp_list(body: dict[str, Any]) -> list[tuple[str, str]]:
-    """(system, value) of the usual identifiers, "HIS" by default; at least one required."""
+    """(system, value) of the IPP identifiers, "HIS" by default. A patient sent without
+    any (only an official or a typed identifier, as some exports do) takes its first
+    identifier with a value as IPP; one at least is required."""
     found: list[tuple[str, str]] = []
-    for position, (system, value) in enumerate(identifiers.usual_identifiers(body)):
+    sent = body.get("identifier") or []
+    fallback = [item for item in sent if has_value(item) and not is_server_official(item)]
+    chosen = [item for item in sent if is_ipp(item)] or fallback[:1]
+    for position, item in enumerate(sent):
+        if not any(item is ipp for ipp in chosen):
+            continue
         field = f"identifier[{position}]"
         pair = (
-            check_length(system or DEFAULT_IDENTIFIER_SYSTEM, 255, f"{field}.system"),
-            check_length(value, 100, f"{field}.value"),
+            check_length(item.get("system") or DEFAULT_IDENTIFIER_SYSTEM, 255, f"{field}.system"),
+            check_length(item["value"], 100, f"{field}.value"),
         )
         if pair not in found:
             found.append(pair)
     if not found:
         raise Required(
-            "Field 'identifier' is required: at least one usual identifier (IPP)",
+            "Field 'identifier' is required: at least one identifier with a value (the IPP)",
             expression=["identifier"],
         )
     return found
 
 
 def name_values(names: list[dict[str, Any]]) -> dict[str, Any]:
-    """name[0] -> lastname/firstname (given names joined by a space); a maiden name too."""
-    main = next((name for name in names if name.get("use") != "maiden"), None) or {}
+    """The first name with a family or given part that is not a maiden name -> lastname /
+    firstname (given names joined by a space); the first maiden name -> maiden_name. Other
+    names (a nickname, a text-only one) are kept with the row."""
+    main = (
+        next(
+            (
+                name
+                for name in names
+                if name.get("use") != "maiden" and (name.get("family") or name.get("given"))
+            ),
+            None,
+        )
+        or {}
+    )
     maiden = next((name for name in names if name.get("use") == "maiden"), None) or {}
     given = " ".join(part for part in main.get("given") or [] if part) or None
     return {
