@@ -230,16 +230,21 @@ def test_a_department_still_needs_a_parent_in_the_tree(client, engine):
         None,
     ],
 )
-def test_organization_outside_the_four_levels_is_no_level(client, engine, kind):
-    """A payer, an insurer, a code of another system, no type: never a site, department
-    or unit. They are served by the Organization kind stored whole (generic store, wired
-    at integration: docs/resources/organization.md); this kind alone refuses them."""
+def test_organization_outside_the_four_levels_is_a_plain_organization(client, engine, kind):
+    """A payer, an insurer, a code of another system, no type: never a site, department or
+    unit of the tree, but a plain Organization stored whole (`org-N`) and answered as sent."""
     body = {"resourceType": "Organization", "name": "Aetna"}
     if kind is not None:
         body["type"] = kind
     response = client.post(ORG, json=body)
-    assert response.status_code == 400
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["id"].startswith("org-")
     assert count_rows(engine, *ORG_TABLES) == 0
+    again = client.get(f"/v4.3.0/Organization/{created['id']}").json()
+    assert {k: v for k, v in again.items() if k not in ("id", "meta")} == body
+    found = client.get("/v4.3.0/Organization?name=Aetna").json()
+    assert [entry["resource"]["id"] for entry in found["entry"]] == [created["id"]]
 
 
 def test_an_identifier_longer_than_the_code_is_searchable(client):
