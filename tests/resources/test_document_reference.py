@@ -374,7 +374,7 @@ def test_identifier_type_status_and_authors_round_trip(client, context, engine):
         ],
     )
     created = client.post("/v4.3.0/documentreference/", json=body).json()
-    assert created["identifier"][1] == {"use": "usual", "system": "urn:his:doc", "value": "DOC-42"}
+    assert created["identifier"][1] == {"system": "urn:his:doc", "value": "DOC-42"}
     assert created["status"] == "superseded"
     assert created["type"]["coding"][0]["code"] == "CR-CONSULT"
     assert [author.get("display") for author in created["author"]] == [

@@ -194,7 +194,7 @@ def test_encounter_and_kept_elements(client, patient, engine):
     created = client.post("/v4.3.0/observation/patient-data/", json=body).json()
     assert created["encounter"] == {"reference": f"Encounter/{stay}"}
     assert created["note"] == body["note"]
-    assert created["identifier"][1] == {"use": "usual", "value": "W-1"}
+    assert created["identifier"][1] == {"value": "W-1"}
 
 
 def test_patch_changes_the_value(client, patient):

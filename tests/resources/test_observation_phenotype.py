@@ -465,7 +465,7 @@ def test_flags_and_scores_survive_create_read_put_read(client, context, engine, 
 def test_identifier_patch_and_delete(client, context, engine):
     body = dict(for_ids(DOCUMENTED, 1, 1), identifier=[{"system": "urn:nlp", "value": "E-9"}])
     created = client.post("/v4.3.0/observation/phenotype/", json=body).json()
-    assert created["identifier"][1] == {"use": "usual", "system": "urn:nlp", "value": "E-9"}
+    assert created["identifier"][1] == {"system": "urn:nlp", "value": "E-9"}
     assert enrsem_row(engine).id_enrsem_source == "E-9"
     patched = client.patch("/v4.3.0/observation/phenotype/1/", json={"valueString": "HTA"})
     assert patched.status_code == 200

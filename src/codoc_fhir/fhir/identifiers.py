@@ -29,10 +29,11 @@ def held(value: str, system: str | None = None) -> dict[str, str]:
 
 
 def official_and_usual(ident: str | int, source_id: str | None) -> list[dict[str, str]]:
-    """identifier[] of a resource with one source id column: official, then usual if any."""
+    """identifier[] of a resource with one source id column: official, then the client's
+    identifier the column holds, if any (its `use` and system come from the kept elements)."""
     found = [official(ident)]
     if source_id:
-        found.append(usual(source_id))
+        found.append(held(source_id))
     return found
 
 

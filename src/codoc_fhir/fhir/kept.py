@@ -225,6 +225,18 @@ def _reference_type(reference: str) -> str:
 
 # --- merge (read time) ------------------------------------------------------------------
 
+PARTIAL_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+
+
+def _same_partial_date(sent: str, answered: str) -> bool:
+    """Whether `answered` is what a timestamp column makes of the date `sent` (`2024-01`
+    stored as its first instant, answered `2024-01-01T00:00:00Z`): then the date is
+    answered as sent; once SQL moves the column, the column's value is."""
+    if not PARTIAL_DATE.fullmatch(sent):
+        return False
+    start = sent + "-01-01"[len(sent) - 4 :]
+    return answered in (start, f"{start}T00:00:00Z", f"{start}T00:00:00+00:00")
+
 
 def _merge(sent: Any, answered: Any, path: str, alignments: Alignments) -> Any:
     if isinstance(sent, dict) and isinstance(answered, dict):
@@ -234,6 +246,8 @@ def _merge(sent: Any, answered: Any, path: str, alignments: Alignments) -> Any:
                 _merge(sent[key], value, f"{path}.{key}", alignments) if key in sent else value
             )
         return merged
+    if isinstance(sent, str) and isinstance(answered, str):
+        return sent if _same_partial_date(sent, answered) else answered
     pairs = alignments.get(path)
     if pairs is None or not isinstance(sent, list) or not isinstance(answered, list):
         return answered
