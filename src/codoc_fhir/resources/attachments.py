@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import hashlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -140,13 +139,13 @@ def parse_content(body: dict[str, Any]) -> Content:
 
 
 def attachment(row: RowMapping) -> dict[str, Any]:
-    """content[0].attachment as answered: the stored bytes, base64 again."""
+    """content[0].attachment as answered: the stored bytes, base64 again (a `size` or
+    `hash` comes back only when the client sent one, with the kept elements: nothing is
+    added to what was sent, CONTRACT section 9)."""
     raw = bytes(row["content_bytes"] or b"")
     answer: dict[str, Any] = {
         "contentType": row["content_type"],
         "data": base64.b64encode(raw).decode("ascii"),
-        "size": len(raw),
-        "hash": base64.b64encode(hashlib.sha1(raw).digest()).decode("ascii"),
     }
     if row["title"]:
         answer["title"] = row["title"]

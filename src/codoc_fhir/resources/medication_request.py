@@ -72,6 +72,10 @@ class MedicationRequest(DataFactResource):
     thesaurus_setting = "thesaurus_medication"
     search_params = {
         **DataFactResource.search_params,
+        # its codes are the medication's: kept codings of medicationCodeableConcept count
+        "code": declare.on_element(
+            DataFactResource.search_params["code"], "medicationCodeableConcept"
+        ),
         "authoredon": declare.date("authoredon", dwh_data.c.start_date),
     }
 

@@ -14,7 +14,7 @@ when a parameter needs a join or a subquery (a Patient identifier in dwh_patient
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Column
@@ -86,6 +86,12 @@ def quantity(
     """A quantity: the numeric column and the columns of its unit (system, code, display)."""
     options = {"system": system, "code": code, "unit": unit}
     return SearchParam(name, "quantity", columns=(value,), options=options)
+
+
+def on_element(param: SearchParam, element: str) -> SearchParam:
+    """`param` searching the kept codes of `element` (by default the element named like
+    the parameter: search/kept_tokens.py)."""
+    return replace(param, options={**param.options, "element": element})
 
 
 def custom(name: str, kind: str, build: Callable[[Any, Any], Any], **options: Any) -> SearchParam:
