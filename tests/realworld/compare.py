@@ -40,6 +40,7 @@ PHENOTYPE_ID_PREFIX = "phenotype-"
 # Organization's read-only counters. Anything else added is a difference.
 LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
 COUNTER_PREFIX = "urn:codoc:fhir:extension:"
+HL7_ORGANIZATION_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 WITH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 TYPE_AND_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
@@ -64,6 +65,7 @@ def differences(
         _allow_performer_function(top_sent, top_answered)
     if kind == "Organization":
         _allow_counters(top_sent, top_answered)
+        _allow_filled_type_codings(top_sent, top_answered)
     _compare(top_sent, top_answered, kind, ids, found)
     return found
 
@@ -135,6 +137,21 @@ def _allow_counters(sent: dict[str, Any], answered: dict[str, Any]) -> None:
         answered["extension"] = extensions
     else:
         answered.pop("extension", None)
+
+
+def _allow_filled_type_codings(sent: dict[str, Any], answered: dict[str, Any]) -> None:
+    """The system and display the server fills in on an HL7 organization-type coding sent
+    as a bare level code (`{"code": "prov"}`), as the Organization page documents."""
+    pairs = zip(sent.get("type") or [], answered.get("type") or [], strict=False)
+    for concept_sent, concept in pairs:
+        sent_codings = concept_sent.get("coding") or []
+        for coding in concept.get("coding") or []:
+            same = [c for c in sent_codings if c.get("code") == coding.get("code")]
+            if coding.get("system") != HL7_ORGANIZATION_TYPE or not same:
+                continue
+            for key in ("system", "display"):
+                if key not in same[0]:
+                    coding.pop(key, None)
 
 
 def _allow_joined_given_names(sent: dict[str, Any], answered: dict[str, Any]) -> None:

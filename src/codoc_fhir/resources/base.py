@@ -372,7 +372,7 @@ def count_referrers(conn: Connection, referrers: Sequence[Referrer], num: int) -
             condition = condition & referrer.where(table)
         if referrer.group_by:
             group = table.c[referrer.group_by]
-            query = select(group, func.count()).where(condition).group_by(group)
+            query = select(group, func.count()).where(condition).group_by(group).order_by(group)
             for value, count in conn.execute(query):
                 name = referrer.label(value) if callable(referrer.label) else referrer.label
                 counts[name] = counts.get(name, 0) + count

@@ -38,6 +38,9 @@ from codoc_fhir.warehouse.schema import (
 ORG_LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
 
 
+CONCEPT_CODE_LENGTH = 100  # dwh_thesaurus_data.concept_code
+
+
 class DataFactResource(Resource):
     """A resource kind whose rows are `dwh_data` facts of one thesaurus."""
 
@@ -55,8 +58,10 @@ class DataFactResource(Resource):
     # --- input -------------------------------------------------------------------------
 
     def concept_num(self, conn: Connection, concept: Any, field: str) -> int:
+        """The thesaurus concept of a coded element; one made from its text when it has no
+        coded coding (`{"text": "eye color"}`, valid FHIR: the text is kept and answered)."""
         return concepts.resolve_concept(
-            conn, self.thesaurus_code, concept, field, strict=self.settings.strict_codes
+            conn, self.thesaurus_code, coded(concept), field, strict=self.settings.strict_codes
         )
 
     def common_values(
@@ -241,3 +246,14 @@ def markers_of(row: RowMapping) -> dict[str, Any]:
     except ValueError:
         return {}
     return markers if isinstance(markers, dict) else {}
+
+
+def coded(concept: Any) -> Any:
+    """`concept`, or a coding made from its text when it has no coded coding."""
+    if not isinstance(concept, dict) or not isinstance(concept.get("text"), str):
+        return concept
+    codings = concept.get("coding") or []
+    if any(isinstance(coding, dict) and coding.get("code") for coding in codings):
+        return concept
+    label = concept["text"]
+    return {"coding": [{"code": label[:CONCEPT_CODE_LENGTH].strip(), "display": label}]}

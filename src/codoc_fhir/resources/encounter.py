@@ -69,12 +69,15 @@ def class_coding(code: str) -> dict[str, str]:
     return {"system": ACT_CODE_SYSTEM, "code": code, "display": CLASS_DISPLAYS[code]}
 
 
-def parse_period(body: dict[str, Any]) -> tuple[datetime, datetime | None]:
-    """period.start (required) and period.end, which may not come before the start."""
-    start = parse_datetime(require(body, "period", "start"), "period.start")
-    sent_end = body["period"].get("end")
+def parse_period(body: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """period.start and period.end, which may not come before the start. Both may be
+    missing: an encounter planned, or exported without its dates (the R4B examples), is
+    stored with an empty entry date rather than refused (CONTRACT section 9)."""
+    period = body.get("period") or {}
+    sent_start, sent_end = period.get("start"), period.get("end")
+    start = parse_datetime(sent_start, "period.start") if sent_start else None
     end = parse_datetime(sent_end, "period.end") if sent_end else None
-    if end is not None and end < start:
+    if start is not None and end is not None and end < start:
         raise Invalid(
             "period.end must not be before period.start", expression=["Encounter.period.end"]
         )
@@ -205,10 +208,14 @@ class EncounterKind(Resource):
             "status": row["status"] or ("finished" if row["out_date"] else "in-progress"),
             "class": self.answered_class(row),
             "subject": reference_dict("Patient", row["patient_num"]),
-            "period": {"start": format_datetime(row["entry_date"])},
         }
-        if row["out_date"] is not None:
-            resource["period"]["end"] = format_datetime(row["out_date"])
+        period = {
+            name: format_datetime(row[column])
+            for name, column in (("start", "entry_date"), ("end", "out_date"))
+            if row[column] is not None
+        }
+        if period:
+            resource["period"] = period
         hospitalization = {
             name: mode_concept(row[column])
             for name, column in (

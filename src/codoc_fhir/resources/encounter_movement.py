@@ -82,13 +82,16 @@ class EncounterMovement(EncounterKind):
         return resource
 
 
-def check_inside_stay(conn: Connection, stay: int, start: datetime) -> None:
-    """A movement begins during its stay: not before admission, not after discharge."""
+def check_inside_stay(conn: Connection, stay: int, start: datetime | None) -> None:
+    """A movement begins during its stay: not before admission, not after discharge (a
+    movement or a stay without dates is not checked)."""
     row = conn.execute(
         select(dwh_patient_stay.c.entry_date, dwh_patient_stay.c.out_date).where(
             dwh_patient_stay.c.stay_num == stay
         )
     ).one()
+    if start is None or row.entry_date is None:
+        return
     entry = as_utc(row.entry_date)
     out = as_utc(row.out_date) if row.out_date is not None else None
     if start < entry or (out is not None and start > out):

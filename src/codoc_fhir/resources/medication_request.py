@@ -46,7 +46,6 @@ INTENT = (
     "option",
 )
 PERIOD_UNITS = ("s", "min", "h", "d", "wk", "mo", "a")
-CONCEPT_CODE_LENGTH = 100  # dwh_thesaurus_data.concept_code
 
 DOSE: values.Path = (0, "doseAndRate", 0, "doseQuantity")
 REPEAT: values.Path = (0, "timing", "repeat")
@@ -147,10 +146,7 @@ def medication_concept(body: dict[str, Any]) -> tuple[dict[str, Any], str | None
     from medicationReference (marker `reference`: the reference is kept and answered)."""
     concept = body.get("medicationCodeableConcept")
     if concept is not None:
-        coded = any(isinstance(c, dict) and c.get("code") for c in concept.get("coding") or [])
-        if coded or not concept.get("text"):
-            return concept, None
-        return _concept_of_label(concept["text"]), None
+        return concept, None  # concept_num makes one from a text-only concept
     reference = body["medicationReference"]
     label = reference.get("display") or reference.get("reference")
     if not label:
@@ -158,11 +154,7 @@ def medication_concept(body: dict[str, Any]) -> tuple[dict[str, Any], str | None
             "Field 'medicationReference.reference' (or its display) is required",
             expression=["medicationReference"],
         )
-    return _concept_of_label(label), "reference"
-
-
-def _concept_of_label(label: str) -> dict[str, Any]:
-    return {"coding": [{"code": label[:CONCEPT_CODE_LENGTH].strip(), "display": label}]}
+    return {"text": label}, "reference"  # concept_num makes the concept from the label
 
 
 def dosage_values(dosage: list[Any]) -> dict[str, Any]:

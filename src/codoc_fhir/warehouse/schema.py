@@ -180,7 +180,7 @@ dwh_patient_stay = Table(
     _pk("stay_num"),
     Column("encounter_num", String(300)),  # usual identifier (source visit number)
     Column("patient_num", Key, ForeignKey("dwh_patient.patient_num"), nullable=False),
-    Column("entry_date", Timestamp, nullable=False),
+    Column("entry_date", Timestamp),  # nullable: encounters sent without dates (0010)
     Column("out_date", Timestamp),
     Column("entry_mode", String(500)),
     Column("out_mode", String(500)),
@@ -206,7 +206,7 @@ dwh_patient_mvt = Table(
     _pk("mvt_num"),
     Column("patient_num", Key, ForeignKey("dwh_patient.patient_num"), nullable=False),
     Column("stay_num", Key, ForeignKey("dwh_patient_stay.stay_num"), nullable=False, index=True),
-    Column("entry_date", Timestamp, nullable=False),
+    Column("entry_date", Timestamp),  # nullable: encounters sent without dates (0010)
     Column("out_date", Timestamp),
     Column("mvt_entry_mode", String(500)),
     Column("mvt_exit_mode", String(500)),
