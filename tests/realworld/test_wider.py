@@ -571,19 +571,10 @@ def observation_case(kind: str, **elements: Any) -> dict[str, dict[str, Any]]:
     return resources
 
 
-PHENOTYPE_VALUES_MISSING = pytest.mark.xfail(
-    strict=True,
-    reason="not built: a phenotype stores the text found (dwh_enrsem.concept_str_found, NOT "
-    "NULL) and answers it as valueString; other value[x] forms are refused (400)",
-)
-
-
 @pytest.mark.parametrize(
     ("kind", "value"),
     [
-        pytest.param(kind, value, id=f"{kind}-{value}", marks=PHENOTYPE_VALUES_MISSING)
-        if kind == "phenotype" and value != "valueString"
-        else pytest.param(kind, value, id=f"{kind}-{value}")
+        pytest.param(kind, value, id=f"{kind}-{value}")
         for kind in OBSERVATION_KINDS
         for value in VALUES
     ],

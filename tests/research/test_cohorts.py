@@ -30,7 +30,7 @@ def test_create_read_update_delete(client, engine):
     assert group["member"] == [
         {"entity": {"reference": f"Patient/{first}"}, "period": {"start": "2024-01-01T00:00:00Z"}}
     ]
-    assert group["identifier"][1] == {"use": "usual", "value": "COH-1"}
+    assert group["identifier"][1] == {"value": "COH-1"}  # as sent (CONTRACT section 9)
     assert client.get(f"{BASE}/Group/{group['id']}").json() == group
     replaced = client.put(
         f"{BASE}/Group/{group['id']}",

@@ -575,3 +575,19 @@ def test_document_of_another_patient_is_refused(client, context, engine):
 def test_unstorable_tfidf_is_refused():
     with pytest.raises(Invalid, match="storable"):
         component_values(_component("tfidf_code_document", valueDecimal=10**400), "x")
+
+
+def test_a_phenotype_sent_with_another_value_answers_it_from_the_create_on(client, context):
+    """A phenotype scored by a tool (valueQuantity, no valueString): the found text is the
+    concept's, and the value comes back as sent, in the create's answer as in reads."""
+    documented = for_ids(DOCUMENTED, context["patient"], context["document"])
+    body = {
+        key: value for key, value in documented.items() if key not in ("valueString", "component")
+    }
+    body["valueQuantity"] = {"value": 0.87, "unit": "score"}
+    created = client.post("/v4.3.0/observation/phenotype/", json=body)
+    assert created.status_code == 201, created.text
+    read = client.get(f"/v4.3.0/Observation/{created.json()['id']}").json()
+    for answer in (created.json(), read):
+        assert answer["valueQuantity"] == {"value": 0.87, "unit": "score"}
+        assert "valueString" not in answer

@@ -78,6 +78,9 @@ class Resource:
     # operations: a kept copy would bring back what those removed) and for kinds that
     # store the whole resource anyway (the other R4B types, resources/generic).
     keeps_elements: ClassVar[bool] = True
+    # Whether `to_fhir` looks at the kept elements to choose a form (a phenotype sent with
+    # another value[x] than valueString): then a write renders again once they are stored.
+    answer_reads_kept: ClassVar[bool] = False
     # Elements answered in a canonical form of the kind's own (never kept beside it).
     canonical_elements: ClassVar[frozenset[str]] = frozenset()
 
@@ -212,6 +215,9 @@ class Resource:
         stored = orjson.dumps(kept).decode() if kept else None
         if stored != row["fhir_kept"]:
             conn.execute(self.table.update().where(self.key == num).values(fhir_kept=stored))
+            if self.answer_reads_kept:
+                row = self.fetch_row(conn, num)
+                answered = self.to_fhir(row, self.load_related(conn, [row]))
         self.index_codes(conn, num, kept, created=created)
         return self.with_meta(with_kept(answered, kept), row)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
@@ -250,6 +251,28 @@ def check_component_shape(body: Any) -> None:
             )
 
 
+def found_text(body: dict[str, Any]) -> str:
+    """The text found in the document (concept_str_found): the valueString, as NLP writes
+    it; for a phenotype sent with another value[x] (a score, a coded value: kept and
+    answered as sent), the concept's text, else its first coding's display or code."""
+    if "valueString" in body or not any(name.startswith("value") for name in body):
+        return str(text_value(require(body, "valueString"), "valueString", 2000))
+    concept = body.get("code") or {}
+    coding = (concept.get("coding") or [{}])[0]
+    label = concept.get("text") or coding.get("display") or coding.get("code") or ""
+    return str(text_value(str(label), "code", 2000))
+
+
+def sent_another_value(row: RowMapping) -> bool:
+    """Whether the phenotype was sent with a value[x] other than valueString (then kept
+    with the row): its found text is not answered as a valueString beside it."""
+    kept = row.get("fhir_kept")
+    if not kept:
+        return False
+    elements = orjson.loads(kept).get("elements") or {}
+    return any(name.startswith("value") and name != "valueString" for name in elements)
+
+
 def check_concept(concept: Any) -> Any:
     """code.coding[0] fits the thesaurus columns (concept_code, concept_str)."""
     coding = concepts.first_coding(concept, "code")
@@ -282,6 +305,7 @@ class ObservationPhenotype(Resource):
     codoc_path = "observation/phenotype"
     id_prefix = "phenotype-"
     search_params = catalog.phenotype_params()
+    answer_reads_kept = True  # valueString only when no other value[x] was sent
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -318,7 +342,7 @@ class ObservationPhenotype(Resource):
         rest = {name: value for name, value in body.items() if name != "component"}
         if not others:
             return rest
-        columns = dict.fromkeys(COMPONENT_COLUMNS) | component_values(body, body["valueString"])
+        columns = dict.fromkeys(COMPONENT_COLUMNS) | component_values(body, found_text(body))
         return rest | {"component": [*answered_components(columns), *others]}
 
     def to_values(
@@ -329,7 +353,7 @@ class ObservationPhenotype(Resource):
         patient = links.patient_num(conn, body.get("subject"), "subject")
         derived = require(body, "derivedFrom")  # the first: the document; the others are kept
         document = links.document_num(conn, derived[0], "derivedFrom[0]", patient)
-        found = text_value(require(body, "valueString"), "valueString", 2000)
+        found = found_text(body)
         source_id = identifiers.first_usual_identifier(body)
         values = component_values(body, found)
         values.update(
@@ -360,9 +384,10 @@ class ObservationPhenotype(Resource):
             "status": "final",
             "code": concepts.codeable_concept(related["concepts"][row["thesaurus_data_num"]]),
             "subject": reference_dict("Patient", row["patient_num"]),
-            "valueString": row["concept_str_found"],
             "derivedFrom": [reference_dict("DocumentReference", row["document_num"])],
         }
+        if not sent_another_value(row):
+            resource["valueString"] = row["concept_str_found"]
         if row["document_date"] is not None:
             resource["effectiveDateTime"] = format_datetime(row["document_date"])
         components = answered_components(row)
