@@ -17,7 +17,6 @@ CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CIM10 = "urn:codoc:fhir:codesystem:CIM10"
 SNOMED = "http://snomed.info/sct"
-KEPT = "needs kept elements from main"
 
 CONDITION = {
     "resourceType": "Condition",
@@ -249,7 +248,6 @@ def test_synthea_condition_is_stored_in_the_columns(client, context, engine):
     assert client.get(f"{BASE}/Condition?clinical-status=resolved").json()["total"] == 1
 
 
-@pytest.mark.xfail(reason=KEPT, strict=False)
 def test_synthea_condition_round_trips_unchanged(client, context):
     expected = copy.deepcopy(SYNTHEA)
     expected.pop("meta")
@@ -265,7 +263,6 @@ def test_synthea_condition_round_trips_unchanged(client, context):
     assert read == expected
 
 
-@pytest.mark.xfail(reason=KEPT, strict=False)
 def test_elements_without_a_column_are_kept(client, context):
     extra = {
         "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "provisional"}]},
@@ -282,7 +279,6 @@ def test_elements_without_a_column_are_kept(client, context):
         assert client.get(f"{BASE}/Condition/1").json()[name] == value, name
 
 
-@pytest.mark.xfail(reason=KEPT, strict=False)
 def test_what_a_mapped_element_holds_beyond_its_column_is_kept(client, context):
     status = {"coding": [{"system": CLINICAL, "code": "resolved", "display": "Resolved"}]}
     body = without("onsetDateTime")
@@ -297,7 +293,6 @@ def test_what_a_mapped_element_holds_beyond_its_column_is_kept(client, context):
         assert read[name] == body[name], name
 
 
-@pytest.mark.xfail(reason=KEPT, strict=False)
 def test_a_source_coding_is_answered_and_searched_after_the_thesaurus_coding(client, context):
     create(client, SYNTHEA)
     code = client.get(f"{BASE}/Condition/1").json()["code"]
@@ -307,7 +302,6 @@ def test_a_source_coding_is_answered_and_searched_after_the_thesaurus_coding(cli
     assert found["total"] == 1
 
 
-@pytest.mark.xfail(reason=KEPT, strict=False)
 def test_a_movement_reference_is_answered_as_sent(client, context):
     add_movement(client)
     create(client, dict(CONDITION, encounter={"reference": "Encounter/movement-1"}))
