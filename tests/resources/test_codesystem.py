@@ -542,3 +542,27 @@ def test_concept_routes_enforce_token_scopes(make_client):
     assert secured.post(path, json=concept, headers=admin).status_code == 201
     assert secured.get(path + "LATEX/", headers=reader).status_code == 200
     assert secured.delete(path + "LATEX/", headers=reader).status_code == 403
+
+
+def test_elements_without_column_are_kept_and_concepts_stay_the_tables(client):
+    """A CodeSystem answers what was sent (CONTRACT section 9) while its concepts stay those
+    of dwh_thesaurus_data: one removed through its route does not come back."""
+    body = dict(
+        ALLERGIES,
+        publisher="Hospital pharmacy",
+        version="2024.1",
+        contact=[{"name": "Terminology desk", "telecom": [{"system": "email", "value": "t@x"}]}],
+        concept=ALLERGY_CONCEPTS,
+    )
+    created = client.post(f"{BASE}/codesystem/", json=body)
+    assert created.status_code == 201, created.text
+    read = client.get(f"{BASE}/codesystem/ALLERGIES/").json()
+    for name in ("publisher", "version", "contact"):
+        assert read[name] == body[name]
+    concept = next(c for c in read["concept"] if c["code"] == "PEANUT")
+    assert client.delete(f"{BASE}/codesystem/ALLERGIES/concept/{concept['id']}/").status_code in (
+        200,
+        204,
+    )
+    assert codes(client) == ["PENICILLIN", "LATEX"]
+    assert client.get(f"{BASE}/codesystem/ALLERGIES/").json()["publisher"] == "Hospital pharmacy"

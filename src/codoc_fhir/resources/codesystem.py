@@ -61,13 +61,27 @@ def sent_code(body: dict[str, Any]) -> tuple[str | None, str]:
 
 
 class CodeSystem(Resource):
-    keeps_elements = False  # concepts change through their own operations too
     fhir_type = "CodeSystem"
     label = "CodeSystem"
     table = dwh_thesaurus
     codoc_path = "codesystem"
     patient_column_name = None
     search_params = catalog.codesystem_params()
+
+    def kept_source(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Everything but `concept` and the server's own identifier: concepts live in
+        dwh_thesaurus_data and change through their own routes too (a kept copy could bring
+        back one those routes removed); the documented payloads send an official
+        identifier without system, which is ours and ignored on input."""
+        kept = {name: value for name, value in body.items() if name != "concept"}
+        if isinstance(body.get("identifier"), list):
+            kept["identifier"] = [
+                item
+                for item in body["identifier"]
+                if not (isinstance(item, dict) and item.get("use") == "official")
+                or item.get("system")
+            ]
+        return kept
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
