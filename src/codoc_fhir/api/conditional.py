@@ -11,7 +11,6 @@ Synthea writes them) become `Type/id` when the search names exactly one resource
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,7 +25,6 @@ from codoc_fhir.search.matches import find_matches
 from codoc_fhir.warehouse.db import lock_name
 
 # `Practitioner?identifier=...`: a reference by search, not by id.
-CONDITIONAL_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 # Query parameters of a POST that shape the answer, not the condition.
 ANSWER_PARAMS = ("_format", "_pretty")
 

@@ -20,16 +20,17 @@ official identifier, the thesaurus coding), else right after the item it follows
 items the columns do not render stay where they were. Lists of plain values (given names)
 are the columns' when the columns render them.
 
-Two more rules keep the answer valid FHIR: an element the mapping answers in a canonical
-form of its own (`canonical`: phenotype components) is never kept beside it, and a kept
-choice variant (`deceasedBoolean`) gives way when the columns answer another variant of
-the same choice (`deceasedDateTime` after an SQL update of the death date).
+A kind whose columns hold part of a list in a form of its own (phenotype components)
+hands in, as `sent`, that form in place of what it read (`Resource.kept_source`), so only
+the rest is kept. And to keep the answer valid FHIR, a kept choice variant
+(`deceasedBoolean`) gives way when the columns answer another variant of the same choice
+(`deceasedDateTime` after an SQL update of the death date).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 # Elements a read answers from the server, never from what was sent.
@@ -38,18 +39,14 @@ NOT_KEPT = frozenset({"resourceType", "id", "meta"})
 Alignments = dict[str, list[int]]
 
 
-def kept_elements(
-    sent: dict[str, Any], answered: dict[str, Any], canonical: Collection[str] = ()
-) -> dict[str, Any] | None:
+def kept_elements(sent: dict[str, Any], answered: dict[str, Any]) -> dict[str, Any] | None:
     """What of `sent` the `answered` resource (rendered from the columns alone) does not
     reproduce exactly: the whole of each such top-level element, with the alignments of its
     lists; None when the columns give back everything."""
     elements = {
         name: value
         for name, value in sent.items()
-        if name not in NOT_KEPT
-        and answered.get(name) != value
-        and not (name in canonical and name in answered)
+        if name not in NOT_KEPT and answered.get(name) != value
     }
     if not elements:
         return None

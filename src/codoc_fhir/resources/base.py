@@ -81,8 +81,6 @@ class Resource:
     # Whether `to_fhir` looks at the kept elements to choose a form (a phenotype sent with
     # another value[x] than valueString): then a write renders again once they are stored.
     answer_reads_kept: ClassVar[bool] = False
-    # Elements answered in a canonical form of the kind's own (never kept beside it).
-    canonical_elements: ClassVar[frozenset[str]] = frozenset()
 
     # --- identity ----------------------------------------------------------------------
 
@@ -211,7 +209,7 @@ class Resource:
         answered = self.to_fhir(row, self.load_related(conn, [row]))
         if not self.keeps_elements:
             return self.with_meta(answered, row)
-        kept = kept_elements(self.kept_source(body), answered, self.canonical_elements)
+        kept = kept_elements(self.kept_source(body), answered)
         stored = orjson.dumps(kept).decode() if kept else None
         if stored != row["fhir_kept"]:
             conn.execute(self.table.update().where(self.key == num).values(fhir_kept=stored))
