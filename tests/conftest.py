@@ -10,6 +10,7 @@ CODOC_TEST_BACKENDS=sqlite (or postgresql) restricts the run to one backend.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from codoc_fhir.app import create_app
 from codoc_fhir.config import Settings
@@ -107,13 +109,31 @@ def empty_tables(engine: Engine) -> None:
     """Every table emptied, identities reset, and the local rate-limit counters forgotten."""
     forget_local_rate_limits()
     tables = [table.name for table in reversed(metadata.sorted_tables)]
+    if engine.dialect.name == "postgresql":
+        _truncate(engine, tables)
+        return
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
-            conn.execute(text("DELETE FROM sqlite_sequence"))  # AUTOINCREMENT counters
+        for name in tables:
+            conn.execute(text(f"DELETE FROM {name}"))
+        conn.execute(text("DELETE FROM sqlite_sequence"))  # AUTOINCREMENT counters
+
+
+def _truncate(engine: Engine, tables: list[str]) -> None:
+    """TRUNCATE every table, tried again when PostgreSQL picks it as a deadlock victim.
+
+    A server process of the previous test, or an access-log writer, may still be finishing a
+    write that locks two tables in the other order than TRUNCATE takes them; PostgreSQL then
+    aborts one of the two. The test's own state is what matters here, so try again.
+    """
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            return
+        except OperationalError as error:
+            if attempt == 4 or getattr(error.orig, "sqlstate", None) not in ("40P01", "55P03"):
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def flush_access_log(app: Any) -> None:
