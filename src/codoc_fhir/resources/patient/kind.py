@@ -1,0 +1,196 @@
+"""The Patient kind: `dwh_patient` rows and their identifiers (IPPs) in `dwh_patient_ipphist`.
+
+Multi-IPP: every usual identifier is one ipphist row (system in origin_patient_id, "HIS"
+when none was sent), the first one sent is the master. Merges (`link` replaced-by) live in
+is_merged / merged_into. telecom[] and address[] are kept as sent (JSON) and copied into the
+published contact columns for SQL users. The mappings are in from_fhir.py and to_fhir.py,
+the search parameters in search_params.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import RowMapping
+
+from codoc_fhir.config import Settings
+from codoc_fhir.fhir import identifiers
+from codoc_fhir.fhir.dates import (
+    as_utc,
+    format_date,
+    parse_date,
+    utc_now,
+)
+from codoc_fhir.fhir.errors import Duplicate, Invalid
+from codoc_fhir.fhir.references import reference_dict
+from codoc_fhir.fhir.validation import check_code, require, validate_resource
+from codoc_fhir.resources import links
+from codoc_fhir.resources.base import Referrer, Resource
+from codoc_fhir.resources.concepts import fact_referrer
+from codoc_fhir.resources.patient.from_fhir import (
+    contact_values,
+    death_values,
+    ipp_list,
+    merge_values,
+    name_values,
+)
+from codoc_fhir.resources.patient.search_params import (
+    GENDER_TO_SEX,
+    PATIENT_SEARCH,
+    SEX_TO_GENDER,
+)
+from codoc_fhir.resources.patient.to_fhir import answer_death, answer_names
+from codoc_fhir.warehouse.schema import (
+    dwh_document,
+    dwh_enrsem,
+    dwh_patient,
+    dwh_patient_data,
+    dwh_patient_ipphist,
+    dwh_patient_mvt,
+    dwh_patient_stay,
+    fhir_resource,
+)
+
+
+class Patient(Resource):
+    fhir_type = "Patient"
+    label = "Patient"
+    table = dwh_patient
+    codoc_path = "patient"
+    search_params = PATIENT_SEARCH
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # --- input -------------------------------------------------------------------------
+
+    def validate(self, body: Any) -> dict[str, Any]:
+        if isinstance(body, dict) and "deceasedBoolean" in body and "deceasedDateTime" in body:
+            raise Invalid(
+                "deceasedBoolean and deceasedDateTime are mutually exclusive: send at most one",
+                expression=["deceased[x]"],
+            )
+        return validate_resource(body, self.fhir_type)
+
+    def to_values(
+        self, conn: Connection, body: dict[str, Any], current: RowMapping | None
+    ) -> dict[str, Any]:
+        num = current["patient_num"] if current is not None else None
+        self.check_identifiers(conn, ipp_list(body), num)
+        gender = check_code(require(body, "gender"), tuple(GENDER_TO_SEX), "gender")
+        birth_date, precision = parse_date(require(body, "birthDate"), "birthDate")
+        values: dict[str, Any] = {
+            "sex": GENDER_TO_SEX[gender],
+            "birth_date": birth_date,
+            "birth_date_precision": precision,
+        }
+        values.update(name_values(body.get("name") or []))
+        values.update(death_values(body))
+        values.update(contact_values(body))
+        values.update(self.managing_values(conn, body.get("managingOrganization")))
+        values.update(merge_values(conn, body.get("link") or [], num))
+        return values
+
+    def check_identifiers(
+        self, conn: Connection, ipps: list[tuple[str, str]], num: int | None
+    ) -> None:
+        """Each (system, value) may belong to no other patient (409 duplicate)."""
+        for system, value in ipps:
+            owner = conn.execute(
+                select(dwh_patient_ipphist.c.patient_num).where(
+                    dwh_patient_ipphist.c.origin_patient_id == system,
+                    dwh_patient_ipphist.c.hospital_patient_id == value,
+                )
+            ).scalar()
+            if owner is not None and owner != num:
+                raise Duplicate(
+                    f"Identifier {system}|{value} already belongs to Patient {owner}",
+                    expression=["identifier"],
+                )
+
+    def managing_values(self, conn: Connection, reference: Any) -> dict[str, Any]:
+        """A warehouse Organization -> the managing_org columns; any other reference (an
+        Organization stored whole, a conditional or display-only one) is kept as sent."""
+        found = links.warehouse_organization(conn, reference, "managingOrganization")
+        if found is None:
+            return {"managing_org_level": None, "managing_org_num": None}
+        level, org_num = found
+        return {"managing_org_level": level.name, "managing_org_num": org_num}
+
+    def write_children(self, conn: Connection, num: int, body: dict[str, Any]) -> None:
+        """The identifier set is replaced: one ipphist row per IPP, the first is master."""
+        conn.execute(dwh_patient_ipphist.delete().where(dwh_patient_ipphist.c.patient_num == num))
+        update_date = utc_now()
+        rows = [
+            {
+                "patient_num": num,
+                "origin_patient_id": system,
+                "hospital_patient_id": value,
+                "master_patient_id": position == 0,
+                "update_date": update_date,
+            }
+            for position, (system, value) in enumerate(ipp_list(body))
+        ]
+        conn.execute(dwh_patient_ipphist.insert(), rows)
+
+    # --- delete ------------------------------------------------------------------------
+
+    def referrers(self) -> Sequence[Referrer]:
+        return (
+            Referrer(dwh_patient_stay, "patient_num", "Encounter"),
+            Referrer(dwh_patient_mvt, "patient_num", "Encounter"),
+            Referrer(dwh_document, "patient_num", "DocumentReference"),
+            fact_referrer(self.settings, "patient_num"),
+            Referrer(dwh_enrsem, "patient_num", "Observation"),
+            Referrer(dwh_patient_data, "patient_num", "Observation"),
+            Referrer(dwh_patient, "merged_into", "Patient"),
+            Referrer(fhir_resource, "patient_num", str, group_by="resource_type"),
+        )
+
+    def before_delete(self, conn: Connection, num: int) -> None:
+        conn.execute(dwh_patient_ipphist.delete().where(dwh_patient_ipphist.c.patient_num == num))
+
+    # --- output ------------------------------------------------------------------------
+
+    def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:
+        nums = [row["patient_num"] for row in rows]
+        ipphist = dwh_patient_ipphist.c
+        query = (
+            select(ipphist.patient_num, ipphist.origin_patient_id, ipphist.hospital_patient_id)
+            .where(ipphist.patient_num.in_(nums))
+            .order_by(ipphist.patient_num, ipphist.master_patient_id.desc(), ipphist.ipphist_num)
+        )
+        ipps: dict[int, list[tuple[str, str]]] = {}
+        for patient, system, value in conn.execute(query):
+            ipps.setdefault(patient, []).append((system, value))
+        pairs = [(row["managing_org_level"], row["managing_org_num"]) for row in rows]
+        return {"ipps": ipps, "org_names": links.organization_names(conn, pairs)}
+
+    def to_fhir(self, row: RowMapping, related: dict[str, Any]) -> dict[str, Any]:
+        num = row["patient_num"]
+        found = [identifiers.official(num)]
+        found += [identifiers.held(value, system) for system, value in related["ipps"].get(num, [])]
+        resource: dict[str, Any] = {"resourceType": "Patient", "id": str(num), "identifier": found}
+        names = answer_names(row)
+        if names:
+            resource["name"] = names
+        if row["telecom_json"]:
+            resource["telecom"] = json.loads(row["telecom_json"])
+        resource["gender"] = SEX_TO_GENDER.get(row["sex"] or "", "unknown")
+        if row["birth_date"] is not None:
+            birth = as_utc(row["birth_date"])
+            resource["birthDate"] = format_date(birth, row["birth_date_precision"])
+        resource.update(answer_death(row))
+        if row["address_json"]:
+            resource["address"] = json.loads(row["address_json"])
+        if row["managing_org_level"] and row["managing_org_num"] is not None:
+            resource["managingOrganization"] = links.organization_reference(
+                row["managing_org_level"], row["managing_org_num"], related["org_names"]
+            )
+        if row["is_merged"] and row["merged_into"] is not None:
+            other = reference_dict("Patient", row["merged_into"])
+            resource["link"] = [{"other": other, "type": "replaced-by"}]
+        return resource
