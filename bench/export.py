@@ -30,6 +30,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 NEW_SRC = HERE.parent / "src"
 SCENARIOS = ("system", "patient")
+CHILD_RUNS = (*SCENARIOS, "stages")
 
 
 def _runner() -> Any:
@@ -66,9 +67,10 @@ def measure(url: str, scenario: str) -> dict[str, Any]:
     with engine.begin() as conn:
         num = jobs.create_job(conn, request)
     with tempfile.TemporaryDirectory() as root:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         run_export(engine, registry, root, num, request)
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         with engine.connect() as conn:
             job = jobs.fetch_job(conn, num)
             jobs.delete_job(conn, root, job)
@@ -80,8 +82,49 @@ def measure(url: str, scenario: str) -> dict[str, Any]:
         "resources": resources,
         "seconds": round(seconds, 2),
         "resources_per_s": round(resources / seconds),
+        # this process's CPU (not PostgreSQL's): what a busy shared machine changes least
+        "cpu_seconds": round(cpu_seconds, 2),
+        "resources_per_cpu_s": round(resources / cpu_seconds),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def stages(url: str) -> dict[str, Any]:
+    """Where the new writer's time goes, in this process: the streaming query (fetching
+    rows), the rendering (`read_many`: batch loads and `to_fhir`), the orjson lines."""
+    from sqlalchemy.engine import Result
+
+    from codoc_fhir.bulk import export
+    from codoc_fhir.config import Settings
+    from codoc_fhir.resources.registry import build_registry
+    from codoc_fhir.warehouse.db import make_engine
+
+    engine = make_engine(url)
+    registry = build_registry(Settings(CODOC_DATABASE_URL=url), "bench")
+    spent = {"fetch": 0.0, "render": 0.0, "orjson": 0.0}
+    count = 0
+    for name in registry.types:
+        for kind in export.exported_kinds(registry, name, False):
+            query = kind.base_query().where(export.rows_clause(kind, None, None, None))
+            with engine.connect() as conn:
+                options = conn.execution_options(stream_results=True, yield_per=2000)
+                result: Result[Any] = options.execute(query.order_by(kind.key))
+                mark = time.perf_counter()
+                for rows in result.mappings().partitions():
+                    fetched = time.perf_counter()
+                    resources = kind.read_many(conn, rows)
+                    rendered = time.perf_counter()
+                    export.ndjson(resources)
+                    done = time.perf_counter()
+                    spent["fetch"] += fetched - mark
+                    spent["render"] += rendered - fetched
+                    spent["orjson"] += done - rendered
+                    count += len(resources)
+                    mark = time.perf_counter()
+    per = {
+        f"{stage}_us_per_resource": round(1e6 * value / count, 1) for stage, value in spent.items()
+    }
+    return {"scenario": "stages", "resources": count, **per}
 
 
 def in_child(url: str, scenario: str, src: Path) -> dict[str, Any]:
@@ -98,10 +141,11 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="the src directory of older code")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, help="default: bench/results/export-<backend>.json")
-    parser.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=CHILD_RUNS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.url, args.child)))
+        found = stages(args.url) if args.child == "stages" else measure(args.url, args.child)
+        print(json.dumps(found))
         return
     codes = {"new": NEW_SRC, **({"old": args.compare} if args.compare else {})}
     runs = []
@@ -113,6 +157,8 @@ def main() -> None:
                 result["load_average_before"] = [round(value, 2) for value in load]
                 print(json.dumps(result), flush=True)
                 runs.append(result)
+    runs.append({"code": "new", **in_child(args.url, "stages", NEW_SRC)})
+    print(json.dumps(runs[-1]), flush=True)
     backend = "postgresql" if args.url.startswith("postgresql") else "sqlite"
     out = args.out or HERE / "results" / f"export-{backend}.json"
     summary = {
