@@ -4,8 +4,8 @@ The asynchronous pattern: a kick-off (`Prefer: respond-async`) answers 202 with 
 Content-Location to poll; the status URL answers 202 (X-Progress) while the export runs,
 then 200 with the manifest; DELETE on it cancels the job (or forgets a finished one).
 Files are served, streamed, under `$export-file/{job}/{Type}.ndjson`. Jobs live in the
-`fhir_export_job` table (see export_jobs); only the caller who started a job (same token
-subject, same patient) sees it, anyone else gets 404.
+`fhir_export_job` table (bulk/export_jobs.py; bulk/export.py writes the files); only the
+caller who started a job (same token subject, same patient) sees it, anyone else gets 404.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from codoc_fhir.api import export_jobs as jobs
 from codoc_fhir.api.auth import Forbidden
 from codoc_fhir.api.routes import BASE, _add, base_url, check_format
 from codoc_fhir.api.visibility import Visibility
+from codoc_fhir.bulk import export_jobs as jobs
+from codoc_fhir.bulk.export import start_export
 from codoc_fhir.fhir.dates import format_instant, parse_datetime
 from codoc_fhir.fhir.errors import Invalid, NotFound, operation_outcome
 from codoc_fhir.fhir.references import key_number
@@ -147,7 +148,7 @@ def _kickoff(server: Any, patient_level: bool, group_level: bool = False) -> Any
             group=group,
         )
         num = await run_in_threadpool(server.run_write, lambda conn: jobs.create_job(conn, export))
-        jobs.start_export(server.engine, registry, server.settings.export_dir, num, export)
+        start_export(server.engine, registry, server.settings.export_dir, num, export)
         location = f"{_base(request)}/{STATUS_PATH}/{num}"
         return Response(status_code=202, headers={"Content-Location": location})
 

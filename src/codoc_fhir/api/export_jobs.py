@@ -1,291 +1,59 @@
-"""Bulk Data export jobs: their `fhir_export_job` rows and the thread writing NDJSON files.
+"""Compatibility names: the export job logic lives in `codoc_fhir.bulk` (no HTTP there).
 
-A job row is the single source of truth: any worker process answers a status poll from
-it. The export itself runs in a daemon thread of the process that accepted the kick-off;
-it writes one `<Type>.ndjson` file per resource type in the job's directory under
-CODOC_EXPORT_DIR, reading rows in chunks ordered by primary key (one query per chunk for
-the rows, plus the kind's batch loads: bounded memory, no N+1). Between chunks it checks
-the job row still exists: a DELETE (cancel) removes the row, the thread then stops and
-removes its files.
+`bulk.export_jobs` holds the job rows and their thread, `bulk.export` the rows an export
+reads and its NDJSON writer. Kept so that older imports (`$everything`) keep working.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from codoc_fhir.bulk.export import (
+    CHUNK_ROWS,
+    exported_kinds,
+    rows_after,
+    rows_clause,
+    run_export,
+    start_export,
+)
+from codoc_fhir.bulk.export_jobs import (
+    ACCEPTED,
+    COMPLETE,
+    FAILED,
+    RUNNING,
+    Cancelled,
+    ExportRequest,
+    check_alive,
+    create_job,
+    delete_job,
+    fetch_job,
+    job_directory,
+    job_outputs,
+    join_exports,
+    private_directory,
+    run_job,
+    start_job,
+)
 
-import orjson
-from sqlalchemy import Connection, Engine, and_, select, true
-from sqlalchemy.engine import RowMapping
-
-from codoc_fhir.fhir.dates import utc_now
-from codoc_fhir.resources.base import Resource
-from codoc_fhir.search.clauses import patient_column, restriction
-from codoc_fhir.warehouse.schema import dwh_cohort_patient, fhir_export_job
-
-ACCEPTED, RUNNING, COMPLETE, FAILED = "accepted", "in-progress", "complete", "error"
-CHUNK_ROWS = 1000
-log = logging.getLogger("codoc_fhir.export")
-_threads: set[threading.Thread] = set()
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """What a kick-off asked for, once validated and narrowed by the caller's scopes."""
-
-    types: Sequence[str]
-    since: datetime | None
-    patient: int | None  # a patient-scoped caller's patient: only its rows are exported
-    patient_level: bool  # Patient/$export: only patient compartment kinds
-    owner: str
-    request_url: str
-    group: int | None = None  # Group/{id}/$export: only the cohort's members' rows
-
-
-# --- rows the export reads ------------------------------------------------------------
-
-
-def exported_kinds(registry: Any, fhir_type: str, patient_level: bool) -> list[Resource]:
-    """The kinds (tables) of a type an export reads: compartment kinds for Patient level."""
-    kinds = registry.types[fhir_type].kinds
-    return [kind for kind in kinds if not patient_level or patient_column(kind) is not None]
-
-
-def rows_clause(
-    kind: Resource,
-    patient: int | None,
-    compartment: int | None,
-    since: datetime | None,
-    group: int | None = None,
-) -> Any:
-    """The kind's scope, the caller's patient, a compartment, a cohort's members and
-    `_since` (lastUpdated)."""
-    allowed = restriction(kind, patient, compartment)
-    clauses = [allowed if allowed is not None else true()]
-    column = patient_column(kind)
-    if group is not None and column is not None:  # a group export reads compartment kinds
-        members = select(dwh_cohort_patient.c.patient_num).where(
-            dwh_cohort_patient.c.cohort_num == group
-        )
-        clauses.append(column.in_(members))
-    scope = kind.scope()
-    if scope is not None:
-        clauses.append(scope)
-    if since is not None:
-        clauses.append(kind.table.c.update_date >= since)
-    return and_(*clauses)
-
-
-def rows_after(
-    conn: Connection, kind: Resource, clause: Any, after: int, limit: int
-) -> list[RowMapping]:
-    """Up to `limit` rows matching `clause` with a key above `after`, in key order."""
-    query = kind.base_query().where(clause, kind.key > after).order_by(kind.key).limit(limit)
-    return list(conn.execute(query).mappings())
-
-
-# --- job rows ---------------------------------------------------------------------------
-
-
-def create_job(conn: Connection, request: ExportRequest) -> int:
-    """Record an accepted job; its number names it in the status and file URLs."""
-    values = {
-        "status": ACCEPTED,
-        "request_url": request.request_url[:4000],
-        "resource_types": ",".join(request.types),
-        "since_date": request.since,
-        "patient_restriction": request.patient,
-        "owner": request.owner,
-        "start_date": utc_now(),
-    }
-    query = fhir_export_job.insert().values(**values).returning(fhir_export_job.c.export_num)
-    return int(conn.execute(query).scalar_one())
-
-
-def fetch_job(conn: Connection, num: int) -> RowMapping | None:
-    query = select(fhir_export_job).where(fhir_export_job.c.export_num == num)
-    return conn.execute(query).mappings().first()
-
-
-def _update_job(engine: Engine, num: int, **values: Any) -> bool:
-    """Change a job row; False when it is gone (cancelled)."""
-    with engine.begin() as conn:
-        where = fhir_export_job.c.export_num == num
-        return bool(conn.execute(fhir_export_job.update().where(where).values(**values)).rowcount)
-
-
-def job_outputs(job: RowMapping) -> list[dict[str, Any]]:
-    """The files written so far: [{type, file, count}]."""
-    return list(orjson.loads(job["output_json"])) if job["output_json"] else []
-
-
-def job_directory(root: str | Path, job: RowMapping) -> Path:
-    """The job's own directory: its number and start instant, so that a job number reused
-    by another database never meets an older job's files."""
-    start = job["start_date"]
-    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
-    return Path(root) / f"job-{job['export_num']}-{start:%Y%m%d%H%M%S%f}"
-
-
-def delete_job(conn: Connection, root: str | Path, job: RowMapping) -> None:
-    """Cancel or forget a job: its row and its files (a running thread stops on its own)."""
-    conn.execute(fhir_export_job.delete().where(fhir_export_job.c.export_num == job["export_num"]))
-    shutil.rmtree(job_directory(root, job), ignore_errors=True)
-
-
-# --- the runner -----------------------------------------------------------------------
-
-
-def start_export(
-    engine: Engine, registry: Any, root: str, num: int, request: ExportRequest
-) -> None:
-    """Run the export of job `num` in a background daemon thread of this process."""
-
-    def produce(directory: Path) -> list[dict[str, Any]]:
-        return _write_files(engine, registry, directory, num, request)
-
-    start_job(engine, root, num, produce, f"codoc-export-{num}")
-
-
-def start_job(
-    engine: Engine,
-    root: str,
-    num: int,
-    produce: Callable[[Path], list[dict[str, Any]]],
-    name: str,
-) -> None:
-    """Run job `num` in a daemon thread: `produce(directory)` writes its files and answers
-    the outputs ([{type, file, count}]); other operations than $export (phenotype
-    extraction) reuse the same rows, status URL, cancel and file routes."""
-    thread = threading.Thread(
-        target=run_job, args=(engine, root, num, produce), name=name, daemon=True
-    )
-    _threads.add(thread)
-    thread.start()
-
-
-def join_exports(timeout: float = 30.0) -> None:
-    """Wait for the export threads this process started (shutdown, tests)."""
-    for thread in list(_threads):
-        thread.join(timeout)
-        if not thread.is_alive():
-            _threads.discard(thread)
-
-
-class Cancelled(Exception):
-    """The job row disappeared: a DELETE cancelled the export."""
-
-
-def check_alive(engine: Engine, num: int, outputs: list[dict[str, Any]] | None = None) -> None:
-    """Raise Cancelled when the job row is gone; record `outputs` so far when given."""
-    if outputs is None:
-        with engine.connect() as conn:
-            alive = fetch_job(conn, num) is not None
-    else:
-        alive = _update_job(engine, num, output_json=orjson.dumps(outputs).decode())
-    if not alive:
-        raise Cancelled
-
-
-def run_export(engine: Engine, registry: Any, root: str, num: int, request: ExportRequest) -> None:
-    """Write every type's NDJSON file, recording progress; on failure the job says why."""
-    run_job(
-        engine, root, num, lambda directory: _write_files(engine, registry, directory, num, request)
-    )
-
-
-def run_job(
-    engine: Engine, root: str, num: int, produce: Callable[[Path], list[dict[str, Any]]]
-) -> None:
-    """Run `produce` in the job's fresh directory, recording its state; on failure the job
-    says why, on cancellation its files are removed."""
-    directory: Path | None = None
-    try:
-        if not _update_job(engine, num, status=RUNNING):
-            raise Cancelled
-        with engine.connect() as conn:
-            job = fetch_job(conn, num)
-        if job is None:
-            raise Cancelled
-        directory = job_directory(root, job)
-        shutil.rmtree(directory, ignore_errors=True)
-        private_directory(directory)
-        outputs = produce(directory)
-        done = _update_job(
-            engine,
-            num,
-            status=COMPLETE,
-            output_json=orjson.dumps(outputs).decode(),
-            end_date=utc_now(),
-        )
-        if not done:
-            raise Cancelled
-    except Cancelled:
-        if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
-    except Exception as error:  # the job must say it failed, whatever went wrong
-        log.exception("job %s failed", num)
-        failed = _update_job(
-            engine, num, status=FAILED, error_text=str(error)[:4000], end_date=utc_now()
-        )
-        if not failed and directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
-
-
-def private_directory(directory: Path) -> None:
-    """Create `directory` (and the export root) readable by the server's user only: export
-    files hold whole patient records."""
-    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.mkdir(mode=0o700)
-    os.chmod(directory, 0o700)
-
-
-def _write_files(
-    engine: Engine, registry: Any, directory: Path, num: int, request: ExportRequest
-) -> list[dict[str, Any]]:
-    outputs: list[dict[str, Any]] = []
-    for fhir_type in request.types:
-        path = directory / f"{fhir_type}.ndjson"
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
-            count = _write_type(engine, registry, out, num, fhir_type, request)
-        if count:
-            outputs.append({"type": fhir_type, "file": path.name, "count": count})
-        else:
-            path.unlink()
-        check_alive(engine, num, outputs)
-    return outputs
-
-
-def _write_type(
-    engine: Engine, registry: Any, out: BinaryIO, num: int, fhir_type: str, request: ExportRequest
-) -> int:
-    count = 0
-    for kind in exported_kinds(registry, fhir_type, request.patient_level):
-        clause = rows_clause(kind, request.patient, None, request.since, request.group)
-        for resources in _chunks(engine, kind, clause, num):
-            out.write(b"".join(orjson.dumps(resource) + b"\n" for resource in resources))
-            count += len(resources)
-    return count
-
-
-def _chunks(engine: Engine, kind: Resource, clause: Any, num: int) -> Iterator[list[dict]]:
-    """The kind's matching resources, CHUNK_ROWS at a time, each chunk in a short read."""
-    after = 0
-    while True:
-        with engine.connect() as conn:
-            if fetch_job(conn, num) is None:
-                raise Cancelled
-            rows = rows_after(conn, kind, clause, after, CHUNK_ROWS)
-            resources = kind.read_many(conn, rows)
-        if resources:
-            yield resources
-        if len(rows) < CHUNK_ROWS:
-            return
-        after = rows[-1][kind.key.name]
+__all__ = [
+    "ACCEPTED",
+    "CHUNK_ROWS",
+    "COMPLETE",
+    "FAILED",
+    "RUNNING",
+    "Cancelled",
+    "ExportRequest",
+    "check_alive",
+    "create_job",
+    "delete_job",
+    "exported_kinds",
+    "fetch_job",
+    "job_directory",
+    "job_outputs",
+    "join_exports",
+    "private_directory",
+    "rows_after",
+    "rows_clause",
+    "run_export",
+    "run_job",
+    "start_export",
+    "start_job",
+]

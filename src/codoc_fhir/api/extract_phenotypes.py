@@ -23,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codoc_fhir.api import export_jobs as jobs
 from codoc_fhir.api.auth import Forbidden, check_patient
 from codoc_fhir.api.bulk_export import STATUS_PATH, owner_of
 from codoc_fhir.api.routes import BASE, _add, base_url
+from codoc_fhir.bulk import export_jobs as jobs
 from codoc_fhir.fhir.dates import parse_datetime
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.fhir.references import key_number
