@@ -47,6 +47,7 @@ class DataFactResource(Resource):
     table = dwh_data
     thesaurus_setting: ClassVar[str]  # the Settings attribute naming the thesaurus
     search_params: ClassVar[dict[str, SearchParam]] = data_fact_params()
+    batch_creates = True  # no check of one fact reads another fact
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

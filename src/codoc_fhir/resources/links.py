@@ -20,6 +20,7 @@ from codoc_fhir.fhir.references import (
     reference_dict,
     reference_target,
 )
+from codoc_fhir.resources import lookups
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_patient,
@@ -88,7 +89,18 @@ _LEVEL_ORDER = ("unit", "department", "site", "instance")
 
 
 def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
-    return conn.execute(select(table.c[key]).where(table.c[key] == num)).first() is not None
+    """Whether the row exists (remembered for a batch of creates, resources/lookups.py)."""
+
+    def load() -> bool | None:
+        query = select(table.c[key]).where(table.c[key] == num)
+        return True if conn.execute(query).first() is not None else None
+
+    return bool(lookups.found((table.name, num), load))
+
+
+def _row(conn: Connection, query: Any, key: tuple[Any, ...]) -> Any:
+    """The first row of `query` (or None), remembered for a batch under `key`."""
+    return lookups.found(key, lambda: conn.execute(query).first())
 
 
 def _number(ident: str, field: str) -> int:
@@ -112,9 +124,8 @@ def stay_num(conn: Connection, value: Any, field: str, patient: int | None) -> i
     if ident.startswith("movement-"):
         raise Invalid(f"{field} must reference a stay, not a movement", expression=[field])
     num = _number(ident, field)
-    row = conn.execute(
-        select(dwh_patient_stay.c.patient_num).where(dwh_patient_stay.c.stay_num == num)
-    ).first()
+    query = select(dwh_patient_stay.c.patient_num).where(dwh_patient_stay.c.stay_num == num)
+    row = _row(conn, query, ("stay", num))
     if row is None:
         raise ReferenceNotFound(f"Stay with ID {num} does not exist", expression=[field])
     if patient is not None and row.patient_num != patient:
@@ -130,11 +141,10 @@ def stay_of_encounter(conn: Connection, value: Any, field: str, patient: int | N
     if not ident.startswith("movement-"):
         return stay_num(conn, value, field, patient)
     num = _number(ident.removeprefix("movement-"), field)
-    row = conn.execute(
-        select(dwh_patient_mvt.c.stay_num, dwh_patient_mvt.c.patient_num).where(
-            dwh_patient_mvt.c.mvt_num == num
-        )
-    ).first()
+    query = select(dwh_patient_mvt.c.stay_num, dwh_patient_mvt.c.patient_num).where(
+        dwh_patient_mvt.c.mvt_num == num
+    )
+    row = _row(conn, query, ("movement", num))
     if row is None:
         raise ReferenceNotFound(f"Movement with ID {num} does not exist", expression=[field])
     if patient is not None and row.patient_num != patient:

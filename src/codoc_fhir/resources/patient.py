@@ -63,6 +63,7 @@ class Patient(Resource):
     table = dwh_patient
     codoc_path = "patient"
     search_params = PATIENT_SEARCH
+    batch_creates = True  # check_batch: the identifiers of a batch are distinct
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -112,6 +113,13 @@ class Patient(Resource):
                     f"Identifier {system}|{value} already belongs to Patient {owner}",
                     expression=["identifier"],
                 )
+
+    def check_batch(self, bodies: Sequence[dict[str, Any]]) -> None:
+        """One at a time, a patient's identifier check sees the rows of the patients
+        created before it: a batch where two share one is refused (then retried singly)."""
+        ipps = [ipp for body in bodies for ipp in ipp_list(body)]
+        if len(set(ipps)) != len(ipps):
+            raise Duplicate("Two patients of the batch share an identifier")
 
     def managing_values(self, conn: Connection, reference: Any) -> dict[str, Any]:
         """A warehouse Organization -> the managing_org columns; any other reference (an
