@@ -58,8 +58,11 @@ def procedure(rng: random.Random, n: int) -> dict[str, Any]:
         "resourceType": "Procedure",
         "id": f"proc{n}",
         "status": "completed",
-        "code": {"coding": [{"system": "urn:bench:act", "code": f"ACT{code:03d}",
-                             "display": f"Act {code}"}]},
+        "code": {
+            "coding": [
+                {"system": "urn:bench:act", "code": f"ACT{code:03d}", "display": f"Act {code}"}
+            ]
+        },
         "subject": {"reference": f"Patient/p{n}"},
         "performedDateTime": f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
         "T10:00:00+00:00",
@@ -72,15 +75,26 @@ def observation(rng: random.Random, n: int, k: int) -> dict[str, Any]:
         "resourceType": "Observation",
         "id": f"obs{n}-{k}",
         "status": "final",
-        "category": [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-            "code": "laboratory"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
         "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
         "subject": {"reference": f"Patient/p{n}"},
         "effectiveDateTime": f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
         "T08:30:00+00:00",
-        "valueQuantity": {"value": round(rng.uniform(1, 200), 1), "unit": unit,
-                          "system": "http://unitsofmeasure.org", "code": unit},
+        "valueQuantity": {
+            "value": round(rng.uniform(1, 200), 1),
+            "unit": unit,
+            "system": "http://unitsofmeasure.org",
+            "code": unit,
+        },
     }
 
 
@@ -175,7 +189,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"ingest-{args.backend}.json"
     runs = json.loads(path.read_text()) if path.exists() else []
-    path.write_text(json.dumps(runs + [result], indent=2) + "\n")
+    path.write_text(json.dumps([*runs, result], indent=2) + "\n")
 
 
 if __name__ == "__main__":

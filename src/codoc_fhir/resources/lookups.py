@@ -52,7 +52,7 @@ def found(key: Hashable, load: Callable[[], T | None]) -> T | None:
     if cache is None:
         return load()
     if key in cache:
-        return cache[key]  # type: ignore[no-any-return]
+        return cache[key]
     value = load()
     if value is not None:
         cache[key] = value
