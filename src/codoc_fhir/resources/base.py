@@ -222,14 +222,14 @@ class Resource:
         with lookups.batch():
             checked = [self.checked(body) for body in bodies]
             self.check_batch(checked)
+            self.prefetch(conn, checked)
             rows = [self.to_values(conn, body, None) for body in checked]
         now = utc_now()
         for values in rows:
             values.update(update_date=now, row_version=1)
         with _conflicts_as_409():
             nums = insert_rows(conn, self.table, self.key, rows)
-            for num, body in zip(nums, checked, strict=True):
-                self.write_children(conn, num, body)
+            self.write_children_many(conn, nums, checked)
         resources = self.keep_many(conn, nums, checked)
         record_versions(conn, self, nums, "POST", resources, now)
         return [self.fhir_id(num) for num in nums]
@@ -238,6 +238,17 @@ class Resource:
         """Refuse a batch whose bodies would have checked each other one at a time (two
         Patients with one identifier: the second one's check sees the first one's row):
         raise, so that the caller goes one body at a time. Nothing to check by default."""
+
+    def prefetch(self, conn: Connection, bodies: Sequence[dict[str, Any]]) -> None:
+        """Load in a few queries what the mapping of the batch will look up one body at a
+        time (lookups.remember); nothing by default: the look-ups are then cached only."""
+
+    def write_children_many(
+        self, conn: Connection, nums: Sequence[int], bodies: Sequence[dict[str, Any]]
+    ) -> None:
+        """`write_children` for a batch of new rows; one at a time by default."""
+        for num, body in zip(nums, bodies, strict=True):
+            self.write_children(conn, num, body)
 
     def keep_many(
         self, conn: Connection, nums: Sequence[int], bodies: Sequence[dict[str, Any]]

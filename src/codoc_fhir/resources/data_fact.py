@@ -65,6 +65,10 @@ class DataFactResource(Resource):
             conn, self.thesaurus_code, coded(concept), field, strict=self.settings.strict_codes
         )
 
+    def prefetch(self, conn: Connection, bodies: Sequence[dict[str, Any]]) -> None:
+        """The subjects of the batch, in one query (links.patient_num then finds them)."""
+        links.prefetch_patients(conn, [body.get("subject") for body in bodies])
+
     def common_values(
         self, conn: Connection, body: dict[str, Any], markers: dict[str, Any] | None = None
     ) -> dict[str, Any]:

@@ -118,6 +118,21 @@ def patient_num(conn: Connection, value: Any, field: str = "subject") -> int:
     return num
 
 
+def prefetch_patients(conn: Connection, values: Iterable[Any]) -> None:
+    """Find the patients of these references in one query, for `patient_num` to find them
+    in the batch's look-ups (lookups.py) instead of one query each."""
+    nums = set()
+    for value in values:
+        target = reference_target(value)
+        if target is not None and target[0] == "Patient" and key_number(target[1]) is not None:
+            nums.add(key_number(target[1]))
+    if not nums or not lookups.active():
+        return
+    column = dwh_patient.c.patient_num
+    for (num,) in conn.execute(select(column).where(lookups.among(conn, column, nums))):
+        lookups.remember((dwh_patient.name, num), True)
+
+
 def stay_num(conn: Connection, value: Any, field: str, patient: int | None) -> int:
     """The stay an `Encounter/N` reference names, which must belong to `patient`."""
     ident = parse_reference(value, field, ("Encounter",)).id

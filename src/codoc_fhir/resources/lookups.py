@@ -59,6 +59,25 @@ def found(key: Hashable, load: Callable[[], T | None]) -> T | None:
     return value
 
 
+def known(key: Hashable, load: Callable[[], T | None]) -> T | None:
+    """`load()`, remembered for the batch even when it found nothing: only for a question
+    whose answer the batch itself cannot change before it is asked again (the owner of an
+    identifier: the batch's own identifiers are distinct, Patient.check_batch)."""
+    cache = _CACHE.get()
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
+def remember_all(values: dict[Hashable, Any]) -> None:
+    """Record what a prefetch found and what it did not find (None): see `known`."""
+    cache = _CACHE.get()
+    if cache is not None:
+        cache.update(values)
+
+
 def remember(key: Hashable, value: Any) -> None:
     """Record what a batch prefetch found (ignored outside a batch)."""
     cache = _CACHE.get()
