@@ -99,11 +99,11 @@ def resolve_concept(
 def _concept_num(conn: Connection, thesaurus_code: str, code: str) -> int | None:
     """The concept's number, remembered for a batch of creates (resources/lookups.py)."""
     table = dwh_thesaurus_data
-    query = select(table.c.thesaurus_data_num).where(
-        table.c.thesaurus_code == thesaurus_code, table.c.concept_code == code
-    )
 
     def load() -> int | None:
+        query = select(table.c.thesaurus_data_num).where(
+            table.c.thesaurus_code == thesaurus_code, table.c.concept_code == code
+        )
         found = conn.execute(query).scalar()
         return None if found is None else int(found)
 

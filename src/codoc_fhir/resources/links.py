@@ -7,7 +7,7 @@ level. Organisation names for answered references are batch-loaded here too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,9 +98,10 @@ def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
     return bool(lookups.found((table.name, num), load))
 
 
-def _row(conn: Connection, query: Any, key: tuple[Any, ...]) -> Any:
-    """The first row of `query` (or None), remembered for a batch under `key`."""
-    return lookups.found(key, lambda: conn.execute(query).first())
+def _row(conn: Connection, query: Callable[[], Any], key: tuple[Any, ...]) -> Any:
+    """The first row of the query `query()` builds (or None), remembered for a batch under
+    `key` (the query is only built when asked: a cached answer costs a dict look-up)."""
+    return lookups.found(key, lambda: conn.execute(query()).first())
 
 
 def _number(ident: str, field: str) -> int:
@@ -139,8 +140,8 @@ def stay_num(conn: Connection, value: Any, field: str, patient: int | None) -> i
     if ident.startswith("movement-"):
         raise Invalid(f"{field} must reference a stay, not a movement", expression=[field])
     num = _number(ident, field)
-    query = select(dwh_patient_stay.c.patient_num).where(dwh_patient_stay.c.stay_num == num)
-    row = _row(conn, query, ("stay", num))
+    stays = dwh_patient_stay.c
+    row = _row(conn, lambda: select(stays.patient_num).where(stays.stay_num == num), ("stay", num))
     if row is None:
         raise ReferenceNotFound(f"Stay with ID {num} does not exist", expression=[field])
     if patient is not None and row.patient_num != patient:
@@ -156,10 +157,12 @@ def stay_of_encounter(conn: Connection, value: Any, field: str, patient: int | N
     if not ident.startswith("movement-"):
         return stay_num(conn, value, field, patient)
     num = _number(ident.removeprefix("movement-"), field)
-    query = select(dwh_patient_mvt.c.stay_num, dwh_patient_mvt.c.patient_num).where(
-        dwh_patient_mvt.c.mvt_num == num
+    moves = dwh_patient_mvt.c
+    row = _row(
+        conn,
+        lambda: select(moves.stay_num, moves.patient_num).where(moves.mvt_num == num),
+        ("movement", num),
     )
-    row = _row(conn, query, ("movement", num))
     if row is None:
         raise ReferenceNotFound(f"Movement with ID {num} does not exist", expression=[field])
     if patient is not None and row.patient_num != patient:
