@@ -5,7 +5,9 @@ Every resource goes through the same mapping as `POST /Type` (the registry's
 are committed in batches; each batch's transaction also records how far the file got
 (fhir_import_checkpoint) and which source ids became which of ours (fhir_import_id_map),
 so an interrupted run resumes where it stopped and a re-run creates nothing twice.
-Each resource runs in a savepoint: a failing one leaves no trace.
+Consecutive creates of one kind are written together (BatchRun, Resource.create_many) in a
+savepoint; a group that fails is done again one resource at a time, each in its own
+savepoint: a failing one leaves no trace, and is reported as a one-by-one import reports it.
 
 Files and lines come in any order: a resource naming one that nothing created yet waits
 (in memory) and is retried once every file is read, pass after pass while a pass creates
