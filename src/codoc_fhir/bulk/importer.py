@@ -517,8 +517,9 @@ class BatchRun:
             outcome = self.importer._import_record(self.conn, self.ids, self.file, record, False)
             return self._settle(record, outcome)
         keys = {(planned.kind_name, name) for name in planned.names}
-        joins = not self.group or self.group[0].kind is planned.kind
-        if (not joins or keys & self.claimed) and not self.flush():
+        if keys & self.claimed:  # the same source key again: once the first is created,
+            return self.flush() and self.add(record)  # this one is a skip or an update
+        if self.group and self.group[0].kind is not planned.kind and not self.flush():
             return False
         self.group.append(planned)
         self.claimed |= keys
