@@ -2,7 +2,7 @@
 
 The resource id is the thesaurus's number (`/CodeSystem/3`); the Codoc path addresses it by
 its code (`/codesystem/ALLERGIES/`), the number being accepted there too. Concepts travel
-in `concept[]` and have their own routes (codesystem_concepts.py).
+in `concept[]` and have their own routes (the codesystem_concepts package).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from codoc_fhir.resources.attachments import (
     decode_base64,
     parse_content,
 )
-from codoc_fhir.resources.base import Referrer, Resource, child_rows
+from codoc_fhir.resources.base import Referrer, Resource, child_rows, count_referrers
 from codoc_fhir.search import catalog
 from codoc_fhir.warehouse.schema import (
     dwh_document,
@@ -183,8 +183,6 @@ class DocumentReference(Resource):
 
     def check_no_derived_rows(self, conn: Connection, num: int) -> None:
         """A document whose phenotypes or facts exist keeps its patient (409 otherwise)."""
-        from codoc_fhir.resources.base import count_referrers
-
         blockers = count_referrers(conn, self.referrers(), num)
         if blockers:
             raise Conflict(

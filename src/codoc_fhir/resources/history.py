@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, and_, false, func, or_, select
+from sqlalchemy import Column, Connection, Table, and_, false, func, or_, select
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.fhir.dates import utc_now
@@ -25,8 +25,26 @@ from codoc_fhir.fhir.errors import Gone, NotFound
 from codoc_fhir.resources.lookups import among
 from codoc_fhir.warehouse.schema import dwh_resource_history as history
 
-if TYPE_CHECKING:
-    from codoc_fhir.resources.base import Resource
+
+class VersionedKind(Protocol):
+    """What versioning needs of a resource kind (`resources.base.Resource` is one). A
+    protocol, not an import of base: base calls this module, so this one cannot import it."""
+
+    @property
+    def fhir_type(self) -> str: ...
+
+    @property
+    def table(self) -> Table: ...
+
+    @property
+    def key(self) -> Column: ...
+
+    def fhir_id(self, num: int) -> str: ...
+
+    def patient_column(self) -> Column | None: ...
+
+    def read(self, conn: Connection, num: int) -> dict[str, Any]: ...
+
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -34,7 +52,7 @@ METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # --- writing -------------------------------------------------------------------------------
 
 
-def _patient_of(conn: Connection, kind: Resource, num: int) -> int | None:
+def _patient_of(conn: Connection, kind: VersionedKind, num: int) -> int | None:
     column = kind.patient_column()
     if column is None:
         return None
@@ -42,7 +60,7 @@ def _patient_of(conn: Connection, kind: Resource, num: int) -> int | None:
 
 
 def record_version(
-    conn: Connection, kind: Resource, num: int, method: str, resource: dict[str, Any]
+    conn: Connection, kind: VersionedKind, num: int, method: str, resource: dict[str, Any]
 ) -> None:
     """Keep `resource` (as answered after a create, update or patch) as a version."""
     version = int((resource.get("meta") or {}).get("versionId") or 1)
@@ -52,14 +70,14 @@ def record_version(
 
 def record_versions(
     conn: Connection,
-    kind: Resource,
+    kind: VersionedKind,
     nums: Sequence[int],
     method: str,
     resources: Sequence[dict[str, Any]],
     when: datetime,
 ) -> None:
     """`record_version` for a batch of resources (Resource.create_many), in one statement;
-    the patient of each is read from the resource answered (its subject / its own id)."""
+    the patient of each read in one query."""
     column = kind.patient_column()
     patients = _patients_of(conn, kind, nums) if column is not None else {}
     rows = [
@@ -80,14 +98,14 @@ def record_versions(
         conn.execute(history.insert(), rows)
 
 
-def _patients_of(conn: Connection, kind: Resource, nums: Sequence[int]) -> dict[int, Any]:
+def _patients_of(conn: Connection, kind: VersionedKind, nums: Sequence[int]) -> dict[int, Any]:
     column = kind.patient_column()
     assert column is not None
     query = select(kind.key, column).where(among(conn, kind.key, nums))
     return {num: patient for num, patient in conn.execute(query)}
 
 
-def record_deletion(conn: Connection, kind: Resource, row: RowMapping) -> None:
+def record_deletion(conn: Connection, kind: VersionedKind, row: RowMapping) -> None:
     """Keep the deletion of `row` as the version after its last one (no resource)."""
     num = row[kind.key.name]
     column = kind.patient_column()
@@ -97,7 +115,7 @@ def record_deletion(conn: Connection, kind: Resource, row: RowMapping) -> None:
 
 def _keep(
     conn: Connection,
-    kind: Resource,
+    kind: VersionedKind,
     num: int,
     patient: int | None,
     version: int,
@@ -132,14 +150,14 @@ def _latest(conn: Connection, fhir_type: str, fhir_id: str) -> RowMapping | None
     return conn.execute(query).mappings().first()
 
 
-def check_not_deleted(conn: Connection, kind: Resource, num: int) -> None:
+def check_not_deleted(conn: Connection, kind: VersionedKind, num: int) -> None:
     """410 Gone when the missing row `num` of `kind` was deleted (else the caller's 404)."""
     latest = _latest(conn, kind.fhir_type, kind.fhir_id(num))
     if latest is not None and latest["method"] == "DELETE":
         raise Gone(f"{kind.fhir_type} with ID {kind.fhir_id(num)} was deleted")
 
 
-def version_row(conn: Connection, kind: Resource, num: int, version: int) -> RowMapping | None:
+def version_row(conn: Connection, kind: VersionedKind, num: int, version: int) -> RowMapping | None:
     query = select(history).where(
         history.c.fhir_type == kind.fhir_type,
         history.c.fhir_id == kind.fhir_id(num),
@@ -149,7 +167,7 @@ def version_row(conn: Connection, kind: Resource, num: int, version: int) -> Row
 
 
 def vread(
-    conn: Connection, kind: Resource, num: int, version: int, patient: int | None = None
+    conn: Connection, kind: VersionedKind, num: int, version: int, patient: int | None = None
 ) -> dict[str, Any]:
     """Version `version` of the resource: 404 if it never existed, 410 if it is a delete.
 
@@ -186,7 +204,7 @@ class HistoryFilter:
     """
 
     instance: tuple[str, str] | None = None
-    kinds: Sequence[Resource] | None = None
+    kinds: Sequence[VersionedKind] | None = None
     types: Sequence[str] | None = None
     patient: int | None = None
     since: datetime | None = None

@@ -30,8 +30,7 @@ from codoc_fhir.resources.medication_request import MedicationRequest
 from codoc_fhir.resources.observation_lab import LabObservation
 from codoc_fhir.resources.observation_patient_data import PatientDataObservation
 from codoc_fhir.resources.observation_phenotype import ObservationPhenotype
-from codoc_fhir.resources.organization import ORGANIZATION_KINDS
-from codoc_fhir.resources.organization_plain import PlainOrganization
+from codoc_fhir.resources.organization import ORGANIZATION_KINDS, PlainOrganization
 from codoc_fhir.resources.patient import Patient
 from codoc_fhir.resources.procedure import Procedure
 from codoc_fhir.search.cursor import CursorCodec

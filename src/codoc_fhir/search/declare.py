@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Column
 
 from codoc_fhir.search.kind import SearchParam
+from codoc_fhir.search.types.token import concept_clause
 from codoc_fhir.warehouse.schema import dwh_data
 
 CODESYSTEM_PREFIX = "urn:codoc:fhir:codesystem:"
@@ -105,7 +106,6 @@ def custom(name: str, kind: str, build: Callable[[Any, Any], Any], **options: An
 def concept_code(column: Column, thesaurus: Callable[[Any], str]) -> Callable[[Any, Any], Any]:
     """A token builder on `column` (a thesaurus_data_num) matching concept codes of the
     kind's thesaurus: an indexed EXISTS on dwh_thesaurus_data."""
-    from codoc_fhir.search.types.token import concept_clause
 
     def build(kind: Any, search_filter: Any) -> Any:
         return concept_clause(kind, search_filter, column, thesaurus(kind))

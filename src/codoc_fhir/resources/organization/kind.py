@@ -9,99 +9,46 @@ type code. Counters (patients, stays, children) are computed on read.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from datetime import date
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table, and_, exists, or_, select
+from sqlalchemy import (
+    Connection,
+    select,
+)
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir import identifiers
-from codoc_fhir.fhir.dates import format_date, parse_date, parse_datetime
+from codoc_fhir.fhir.dates import format_date
 from codoc_fhir.fhir.errors import Duplicate, Invalid, Required
 from codoc_fhir.fhir.references import parse_reference
 from codoc_fhir.fhir.validation import check_length, require
 from codoc_fhir.resources import links
 from codoc_fhir.resources.base import Referrer, Resource
-from codoc_fhir.resources.concepts import fact_referrer
-from codoc_fhir.resources.data_fact import ORG_LEVEL_SYSTEM as LEVEL_SYSTEM
 from codoc_fhir.resources.links import ORG_LEVELS, OrgLevel
-from codoc_fhir.resources.organization_queries import (
-    ORGANIZATION_SEARCH,
-    PARENT_COLUMNS,
-    TYPE_CODES,
+from codoc_fhir.resources.organization.from_fhir import (
+    CODE_LENGTH,
+    DERIVED_PREFIX,
+    PARENT_REQUIRED,
+    UNIT_PERIOD_URL,
+    UNIT_PERIOD_URLS,
+    derived_code,
+    period_date,
+)
+from codoc_fhir.resources.organization.levels import PARENT_COLUMNS, level_of, with_article
+from codoc_fhir.resources.organization.queries import (
     activity_counts,
     child_counts,
+    tree_referrers,
 )
-from codoc_fhir.warehouse.schema import (
-    dwh_document,
-    dwh_document_author,
-    dwh_patient,
-    dwh_patient_mvt,
-    dwh_patient_stay,
+from codoc_fhir.resources.organization.search_params import ORGANIZATION_SEARCH
+from codoc_fhir.resources.organization.to_fhir import (
+    COUNTERS,
+    answer_identifiers,
+    counter_url,
+    type_codings,
 )
-
-HL7_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/organization-type"
-HL7_CODES = frozenset(level.hl7_code for level in ORG_LEVELS.values() if level.hl7_code)
-DERIVED_PREFIX = "~"  # a code the server derived (no usable identifier was sent)
-DERIVED_LENGTH = 16
-
-EXTENSION_BASE = "urn:codoc:fhir:extension:"
-UNIT_PERIOD_URL = "unit_period"  # as the Codoc documentation writes it
-UNIT_PERIOD_URLS = (UNIT_PERIOD_URL, EXTENSION_BASE + UNIT_PERIOD_URL)
-COUNTERS = ("patient_count", "stay_count", "child_count")
-
-PARENT_REQUIRED = ("department", "unit")
-CODE_LENGTH = {"instance": 30, "site": 30, "department": 30, "unit": 50}
-
-
-def counter_url(name: str) -> str:
-    """The url of a read-only counter extension (`urn:codoc:fhir:extension:patient_count`)."""
-    return EXTENSION_BASE + name
-
-
-def level_of(body: dict[str, Any]) -> str | None:
-    """The level of the hospital tree a body's type names, or None for an Organization
-    outside the four levels (a payer, an insurer, an external lab, no type at all).
-
-    A coding names a level when it is a level coding (`urn:codoc:fhir:organization-level`)
-    or an HL7 organization-type prov / dept / team, or a level or HL7 code without system;
-    the level coding wins when there are several. Codings of other systems never do."""
-    codings = [
-        coding
-        for concept in body.get("type") or []
-        if isinstance(concept, dict)
-        for coding in concept.get("coding") or []
-        if isinstance(coding, dict) and coding.get("code") in TYPE_CODES
-    ]
-    levels = [coding for coding in codings if coding.get("system") == LEVEL_SYSTEM]
-    levels += [
-        coding
-        for coding in codings
-        if coding.get("system") in (None, HL7_TYPE_SYSTEM) and coding["code"] in HL7_CODES
-    ]
-    levels += [coding for coding in codings if coding.get("system") is None]
-    return TYPE_CODES[levels[0]["code"]] if levels else None
-
-
-def derived_code(level: str, body: dict[str, Any], parent: dict[str, Any]) -> str:
-    """A code for an Organization sent without a usual identifier that fits the column:
-    a hash of the identifier that did not fit (system and value), else of the level, the
-    name and the parent. The same resource gets the same code on every import; the
-    leading `~` tells it from a client's code (it is not answered as an identifier)."""
-    first = identifiers.first_usual_pair(body)
-    if first is not None:
-        source = f"identifier|{first[0] or ''}|{first[1]}"
-    else:
-        parents = ",".join(f"{column}={num}" for column, num in sorted(parent.items()) if num)
-        source = f"name|{level}|{body.get('name')}|{parents}"
-    return DERIVED_PREFIX + hashlib.sha256(source.encode()).hexdigest()[:DERIVED_LENGTH]
-
-
-def with_article(label: str) -> str:
-    return f"an {label}" if label[0] in "AEIOU" else f"a {label}"
 
 
 class OrganizationKind(Resource):
@@ -230,43 +177,7 @@ class OrganizationKind(Resource):
 
     def referrers(self) -> Sequence[Referrer]:
         """Children first, then every resource pointing at this organisation."""
-        name = self.level.name
-        found: list[Referrer] = [
-            Referrer(ORG_LEVELS[child].table, column, ORG_LEVELS[child].label)
-            for child, parents in PARENT_COLUMNS.items()
-            for parent, column in parents.items()
-            if parent == name
-        ]
-        found += [
-            Referrer(
-                dwh_patient, "managing_org_num", "Patient", where=_at("managing_org_level", name)
-            ),
-            Referrer(
-                dwh_patient_stay,
-                "service_org_num",
-                "Encounter",
-                where=_at("service_org_level", name),
-            ),
-            Referrer(
-                dwh_patient_mvt,
-                "service_org_num",
-                "Encounter",
-                where=_at("service_org_level", name),
-            ),
-        ]
-        column = f"{name}_num"
-        if name in ("department", "unit"):
-            found += [
-                Referrer(
-                    dwh_patient_mvt, column, "Encounter", where=_not_service_org(name, column)
-                ),
-                Referrer(dwh_document, column, "DocumentReference"),
-                fact_referrer(self.settings, column),
-            ]
-        found.append(
-            Referrer(dwh_document_author, "org_num", "DocumentReference", where=_authored_by(name))
-        )
-        return found
+        return tree_referrers(self.settings, self.level.name)
 
     # --- output ------------------------------------------------------------------------
 
@@ -355,64 +266,3 @@ ORGANIZATION_KINDS = (
     DepartmentOrganization,
     UnitOrganization,
 )
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-def answer_identifiers(ident: str, code: str) -> list[dict[str, str]]:
-    """The official id, then the code unless the server derived it."""
-    found = [identifiers.official(ident)]
-    if not code.startswith(DERIVED_PREFIX):
-        found.append(identifiers.held(code))
-    return found
-
-
-def type_codings(level: OrgLevel) -> list[dict[str, str]]:
-    """The level coding first, then the HL7 organization-type one (none for instances)."""
-    codings = [{"system": LEVEL_SYSTEM, "code": level.name, "display": level.label}]
-    if level.hl7_code and level.hl7_display:
-        codings.append(
-            {"system": HL7_TYPE_SYSTEM, "code": level.hl7_code, "display": level.hl7_display}
-        )
-    return codings
-
-
-def period_date(value: Any, field: str) -> date | None:
-    """A Period bound -> the calendar date as written (the column is a DATE)."""
-    if value is None:
-        return None
-    parse_datetime(value, field)
-    if len(value) >= 10:
-        return date.fromisoformat(value[:10])
-    return parse_date(value, field)[0].date()
-
-
-def _at(level_column: str, level: str) -> Any:
-    return lambda table: table.c[level_column] == level
-
-
-def _not_service_org(level: str, column: str) -> Any:
-    """Movements already counted through their service organisation are not counted twice."""
-    return lambda table: or_(
-        table.c.service_org_level.is_(None),
-        table.c.service_org_level != level,
-        table.c.service_org_num.is_(None),
-        table.c.service_org_num != table.c[column],
-    )
-
-
-def _authored_by(level: str) -> Any:
-    """Author rows of this level, except documents already counted by their own column."""
-
-    def where(table: Table) -> Any:
-        condition = table.c.org_level == level
-        if level not in ("department", "unit"):
-            return condition
-        counted = exists().where(
-            dwh_document.c.document_num == table.c.document_num,
-            dwh_document.c[f"{level}_num"] == table.c.org_num,
-        )
-        return and_(condition, ~counted)
-
-    return where

@@ -12,7 +12,7 @@ from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.fhir.errors import Invalid
 from codoc_fhir.resources.generic.resource import generic_kind
-from codoc_fhir.resources.organization import level_of
+from codoc_fhir.resources.organization.levels import level_of
 
 
 class PlainOrganization(generic_kind("Organization")):  # type: ignore[misc]
