@@ -28,6 +28,7 @@ from codoc_fhir.warehouse.schema import (
     fhir_import_checkpoint,
     fhir_import_id_map,
 )
+from tests.conftest import empty_tables
 from tests.integrity.tcp_proxy import TcpProxy
 
 VENV_BIN = Path(sys.executable).parent
@@ -621,3 +622,36 @@ def test_the_database_going_away_stops_the_import_with_one_line_and_it_resumes(
     assert again.returncode == 0, err
     assert "resumed after " in out
     assert count(engine, dwh_patient) == count(engine, fhir_import_id_map) == len(patients)
+
+
+def test_grouped_creates_give_the_outcomes_of_one_at_a_time(
+    client, engine, database_url, tmp_path, capsys
+):
+    """A batch with a bad resource, a duplicate source id (edited: an update) and a
+    reference inside the batch: the same counts, failure report and rows as batch size 1."""
+    patients = [simple_patient(f"g{n}") for n in range(6)]
+    patients[3] = patients[3] | {"gender": "bogus"}
+    patients.append(simple_patient("g1") | {"birthDate": "1971-02-02"})  # g1 edited
+    patients.append(patients[0] | {"id": "g-linked", "identifier": [{"value": "IPP-l"}]})
+    patients[-1]["link"] = [{"other": {"reference": "Patient/g0"}, "type": "replaced-by"}]
+    path = write_ndjson(tmp_path / "Patient.ndjson", patients)
+    outcomes = []
+    for size in ("500", "1"):
+        errors = tmp_path / f"errors-{size}.ndjson"
+        status = run(
+            "--database-url", database_url, "--batch-size", size,
+            "--continue-on-error", "--errors", str(errors), str(path),
+        )  # fmt: skip
+        captured = capsys.readouterr()
+        with engine.connect() as conn:
+            births = conn.execute(
+                select(dwh_patient.c.birth_date).order_by(dwh_patient.c.patient_num)
+            ).all()
+        summary = [line for line in captured.out.splitlines() if "Patient.ndjson" in line]
+        outcomes.append((status, summary, errors.read_text(), births, id_map(engine)))
+        empty_tables(engine)
+    assert outcomes[0] == outcomes[1]
+    status, summary, errors_text, births, _ = outcomes[0]
+    assert status == 1
+    assert "6 created, 1 updated" in summary[0] and "1 failed" in summary[0]
+    assert '"line":4,' in errors_text and errors_text.count("\n") == 1

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.references import references
+from codoc_fhir.resources.lookups import among
 from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
 CHUNK = 500
@@ -94,13 +95,13 @@ class IdMap:
                     keys.setdefault(pair[0], set()).add(pair[1])
         for kind, idents in keys.items():
             self._load(conn, id_map.c.source_type == kind, sorted(idents))
-        self._load(conn, id_map.c.source_type.in_(self.served), sorted(urns))
+        self._load(conn, among(conn, id_map.c.source_type, self.served), sorted(urns))
 
     def _load(self, conn: Connection, condition: Any, idents: list[str]) -> None:
         columns = (id_map.c.source_type, id_map.c.source_id, id_map.c.target_id)
         for start in range(0, len(idents), CHUNK):
             query = select(*columns, id_map.c.content_hash).where(
-                condition, id_map.c.source_id.in_(idents[start : start + CHUNK])
+                condition, among(conn, id_map.c.source_id, idents[start : start + CHUNK])
             )
             for kind, ident, target, digest in conn.execute(query):
                 self._remember(kind, ident, target, digest)

@@ -5,7 +5,9 @@ Every resource goes through the same mapping as `POST /Type` (the registry's
 are committed in batches; each batch's transaction also records how far the file got
 (fhir_import_checkpoint) and which source ids became which of ours (fhir_import_id_map),
 so an interrupted run resumes where it stopped and a re-run creates nothing twice.
-Each resource runs in a savepoint: a failing one leaves no trace.
+Consecutive creates of one kind are written together (BatchRun, Resource.create_many) in a
+savepoint; a group that fails is done again one resource at a time, each in its own
+savepoint: a failing one leaves no trace, and is reported as a one-by-one import reports it.
 
 Files and lines come in any order: a resource naming one that nothing created yet waits
 (in memory) and is retried once every file is read, pass after pass while a pass creates
@@ -25,7 +27,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, SQLAlchemyError
 
 from codoc_fhir.bulk.failures import Causes, Failure
@@ -43,6 +45,7 @@ from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
 from codoc_fhir.fhir.references import ReferenceOutsideRun, outside_run
+from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import FhirType, build_registry
 from codoc_fhir.search.matches import resolve_conditional_references
 from codoc_fhir.warehouse.db import make_engine, migrate, write_transaction
@@ -51,6 +54,16 @@ from codoc_fhir.warehouse.schema import fhir_import_checkpoint as checkpoints
 # Set by the source server, meaningless here (ours are assigned on create).
 DROPPED_FIELDS = ("id", "meta")
 SHOWN_FAILURES = 20
+ANALYZE_EVERY = 20  # batches between two ANALYZE of the filled tables (PostgreSQL)
+ANALYZED_TABLES = (
+    "dwh_patient",
+    "dwh_patient_ipphist",
+    "dwh_data",
+    "dwh_thesaurus_data",
+    "fhir_token",
+    "dwh_resource_history",
+    "fhir_import_id_map",
+)
 
 
 @dataclass
@@ -149,6 +162,7 @@ class Importer:
         self.files: list[FileRun] = []
         self.waiting: list[Waiting] = []
         self.shown = 0
+        self._batches = 0
 
     def run(self, paths: list[Path]) -> None:
         """Every file (Organizations first, see files.load_rank), then the retries."""
@@ -252,32 +266,33 @@ class Importer:
 
         Resources naming what nothing created yet wait (self.waiting); a failure keeps
         the checkpoint before it, so a re-run reads it again."""
-        stop: Failure | None = None
-        failures: list[Failure] = []
         with write_transaction(self.engine) as conn:
             # A write first: SQLite then holds a real transaction the savepoints nest in.
             self._save(conn, file)
             ids = self._ids(conn, batch)
+            run = BatchRun(self, conn, ids, file)
             for record in batch:
-                if record.position == 0:
-                    continue
-                file.read_to = record.position
-                outcome = self._import_record(conn, ids, file, record, as_sent=False)
-                if isinstance(outcome, Waiting):
-                    file.pending.add(record.position)
-                    self.waiting.append(outcome)
-                elif isinstance(outcome, Failure):
-                    file.pending.add(record.position)
-                    failures.append(outcome)
-                    if not self.options.continue_on_error:
-                        stop = outcome
-                        break
-                else:
-                    self._count(file, outcome)
+                if record.position != 0 and not run.add(record):
+                    break
+            else:
+                run.flush()
             ids.flush(conn)
             self._save(conn, file)
-        self._report(failures, file)
-        return stop
+        self._report(run.failures, file)
+        self._batches += 1
+        if self._batches % ANALYZE_EVERY == 0:
+            self._analyze()
+        return run.stop
+
+    def _analyze(self) -> None:
+        """PostgreSQL: refresh the planner's statistics of the tables a long import fills.
+        A fresh warehouse's statistics say its tables are empty, and autovacuum only catches
+        up now and then; the look-ups of the next batches are planned on what is there."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text(f"ANALYZE {', '.join(ANALYZED_TABLES)}"))
+            conn.commit()
 
     def _ids(self, conn: Connection, records: list[Record]) -> IdMap:
         ids = IdMap(self.served)
@@ -462,6 +477,122 @@ class Importer:
 
     def _say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+
+@dataclass
+class Planned:
+    """A record that only creates (not imported before, every reference known), with what
+    its create needs: the kind, the body as written, its source keys and content hash."""
+
+    record: Record
+    kind: Resource
+    kind_name: str
+    body: dict[str, Any]
+    names: list[str]
+    digest: str
+
+
+class BatchRun:
+    """The records of one batch (one transaction): consecutive creates of one kind go
+    together through `Resource.create_many`, in a savepoint; anything else (a skip, an
+    update, a failure, a reference to a resource of the pending group) goes alone through
+    `Importer._import_record`, after the group before it. A group that fails in any way
+    is rolled back and done again one record at a time, so that what each line becomes
+    (and the failure report) is exactly what one-by-one import gives."""
+
+    def __init__(self, importer: Importer, conn: Connection, ids: IdMap, file: FileRun):
+        self.importer, self.conn, self.ids, self.file = importer, conn, ids, file
+        self.group: list[Planned] = []
+        self.claimed: set[tuple[str, str]] = set()  # the group's source keys
+        self.failures: list[Failure] = []
+        self.stop: Failure | None = None
+
+    def add(self, record: Record) -> bool:
+        """Take one record; False once the run must stop (a failure, without
+        --continue-on-error)."""
+        planned = self._plan(record)
+        if planned is None:
+            if not self.flush():
+                return False
+            outcome = self.importer._import_record(self.conn, self.ids, self.file, record, False)
+            return self._settle(record, outcome)
+        keys = {(planned.kind_name, name) for name in planned.names}
+        if keys & self.claimed:  # the same source key again: once the first is created,
+            return self.flush() and self.add(record)  # this one is a skip or an update
+        if self.group and self.group[0].kind is not planned.kind and not self.flush():
+            return False
+        self.group.append(planned)
+        self.claimed |= keys
+        return True
+
+    def flush(self) -> bool:
+        """Create the pending group; False once the run must stop."""
+        group, self.group, self.claimed = self.group, [], set()
+        if not group:
+            return True
+        try:
+            with self.conn.begin_nested(), outside_run(()):
+                targets = group[0].kind.create_many(self.conn, [item.body for item in group])
+        except Exception as error:  # any refusal: learn which record it was, one at a time
+            if isinstance(error, DBAPIError) and (
+                error.connection_invalidated or isinstance(error, InterfaceError)
+            ):
+                raise
+            return self._one_by_one(group)
+        for item, target in zip(group, targets, strict=True):
+            self.ids.add(item.kind_name, item.names, target, item.digest)
+            self._settle(item.record, "created")
+        return True
+
+    def _one_by_one(self, group: list[Planned]) -> bool:
+        for item in group:
+            outcome = self.importer._import_record(
+                self.conn, self.ids, self.file, item.record, False
+            )
+            if not self._settle(item.record, outcome):
+                return False
+        return True
+
+    def _plan(self, record: Record) -> Planned | None:
+        """The record as a plain create of a kind that batches, or None (it goes alone)."""
+        resource, kind_name = record.resource, record.resource_type
+        if record.error is not None or not isinstance(resource, dict):
+            return None
+        fhir_type = self.importer.registry.types.get(kind_name)
+        if fhir_type is None:
+            return None
+        kept = {key: value for key, value in resource.items() if key not in DROPPED_FIELDS}
+        body, unresolved = self.ids.rewrite(kept, record.names)
+        _, ident = source_key(resource, record.full_url)
+        if unresolved or self.ids.target(kind_name, ident) is not None:
+            return None
+        names = [ident] if not record.full_url else [ident, record.full_url[:300]]
+        digest = content_hash(body)
+        try:
+            body = resolve_conditional_references(self.conn, self.importer.registry.types, body)
+            kind = fhir_type.kind_for_create(body)
+        except Exception:  # the record's own failure: one-by-one reports it
+            return None
+        if not kind.batch_creates:
+            return None
+        return Planned(record, kind, kind_name, body, names, digest)
+
+    def _settle(self, record: Record, outcome: str | Waiting | Failure) -> bool:
+        """Count what became of a record, in file order; False to stop the run."""
+        file = self.file
+        file.read_to = record.position
+        if isinstance(outcome, Waiting):
+            file.pending.add(record.position)
+            self.importer.waiting.append(outcome)
+        elif isinstance(outcome, Failure):
+            file.pending.add(record.position)
+            self.failures.append(outcome)
+            if not self.importer.options.continue_on_error:
+                self.stop = outcome
+                return False
+        else:
+            self.importer._count(file, outcome)
+        return True
 
 
 def _chunks(items: Iterator[Waiting], size: int) -> Iterator[list[Waiting]]:

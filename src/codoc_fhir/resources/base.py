@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import Column, Connection, Table, func, select
+from sqlalchemy import Column, Connection, Table, bindparam, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -31,7 +31,13 @@ from codoc_fhir.fhir.kept import kept_codings, kept_elements, with_kept
 from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
-from codoc_fhir.resources.history import check_not_deleted, record_deletion, record_version
+from codoc_fhir.resources import lookups
+from codoc_fhir.resources.history import (
+    check_not_deleted,
+    record_deletion,
+    record_version,
+    record_versions,
+)
 from codoc_fhir.search.kind import SearchParam
 from codoc_fhir.warehouse.schema import TOKEN_LENGTH, fhir_token
 
@@ -81,6 +87,11 @@ class Resource:
     # Whether `to_fhir` looks at the kept elements to choose a form (a phenotype sent with
     # another value[x] than valueString): then a write renders again once they are stored.
     answer_reads_kept: ClassVar[bool] = False
+    # Whether a bulk import may create this kind in batches (create_many): only kinds whose
+    # checks of one body never depend on another body of the same batch, or that say so
+    # in check_batch (Patient identifiers). Off by default: Encounter, Organization and
+    # CodeSystem check uniqueness by a read before their insert.
+    batch_creates: ClassVar[bool] = False
 
     # --- identity ----------------------------------------------------------------------
 
@@ -200,6 +211,82 @@ class Resource:
             return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
         return resource
 
+    @names_elements
+    def create_many(self, conn: Connection, bodies: Sequence[Any]) -> list[str]:
+        """Create every body as `create` would, with the statements of the batch grouped:
+        the same checks and mapping per body (look-ups cached, resources/lookups.py), then
+        one multi-row INSERT per table (main rows, kept elements, tokens, history). The ids,
+        in order. The first refusal raises and leaves the batch half done: call it in a
+        savepoint, and on an error go one body at a time to learn which one failed (the
+        importer does)."""
+        with lookups.batch():
+            checked = [self.checked(body) for body in bodies]
+            self.check_batch(checked)
+            self.prefetch(conn, checked)
+            rows = [self.to_values(conn, body, None) for body in checked]
+        now = utc_now()
+        for values in rows:
+            values.update(update_date=now, row_version=1)
+        with _conflicts_as_409():
+            nums = insert_rows(conn, self.table, self.key, rows)
+            self.write_children_many(conn, nums, checked)
+        resources = self.keep_many(conn, nums, checked)
+        record_versions(conn, self, nums, "POST", resources, now)
+        return [self.fhir_id(num) for num in nums]
+
+    def check_batch(self, bodies: Sequence[dict[str, Any]]) -> None:
+        """Refuse a batch whose bodies would have checked each other one at a time (two
+        Patients with one identifier: the second one's check sees the first one's row):
+        raise, so that the caller goes one body at a time. Nothing to check by default."""
+
+    def prefetch(self, conn: Connection, bodies: Sequence[dict[str, Any]]) -> None:
+        """Load in a few queries what the mapping of the batch will look up one body at a
+        time (lookups.remember); nothing by default: the look-ups are then cached only."""
+
+    def write_children_many(
+        self, conn: Connection, nums: Sequence[int], bodies: Sequence[dict[str, Any]]
+    ) -> None:
+        """`write_children` for a batch of new rows; one at a time by default."""
+        for num, body in zip(nums, bodies, strict=True):
+            self.write_children(conn, num, body)
+
+    def keep_many(
+        self, conn: Connection, nums: Sequence[int], bodies: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """`keep` for freshly created rows, in a few statements for the whole batch."""
+        found = self.fetch_rows(conn, nums)
+        related = self.load_related(conn, list(found.values()))
+        answered = {num: self.to_fhir(found[num], related) for num in nums}
+        if not self.keeps_elements:
+            return [self.with_meta(answered[num], found[num]) for num in nums]
+        kept = {
+            num: kept_elements(self.kept_source(body), answered[num])
+            for num, body in zip(nums, bodies, strict=True)
+        }
+        stored = {num: orjson.dumps(kept[num]).decode() if kept[num] else None for num in nums}
+        changed = [num for num in nums if stored[num] != found[num]["fhir_kept"]]
+        if changed:
+            statement = (
+                self.table.update()
+                .where(self.key == bindparam("kept_num"))
+                .values(fhir_kept=bindparam("kept_json"))
+            )
+            params = [{"kept_num": num, "kept_json": stored[num]} for num in changed]
+            conn.execute(statement, params)
+            if self.answer_reads_kept:
+                found.update(self.fetch_rows(conn, changed))
+                related = self.load_related(conn, list(found.values()))
+                answered.update({num: self.to_fhir(found[num], related) for num in changed})
+        tokens = [row for num in nums for row in self.token_rows(num, kept[num])]
+        if tokens:
+            conn.execute(fhir_token.insert(), tokens)
+        return [self.with_meta(with_kept(answered[num], kept[num]), found[num]) for num in nums]
+
+    def fetch_rows(self, conn: Connection, nums: Sequence[int]) -> dict[int, RowMapping]:
+        """The rows of `nums` (a missing one is left out), in one query."""
+        query = self.base_query().where(lookups.among(conn, self.key, nums))
+        return {row[self.key.name]: row for row in conn.execute(query).mappings()}
+
     def keep(
         self, conn: Connection, num: int, body: dict[str, Any], *, created: bool = False
     ) -> dict[str, Any]:
@@ -232,14 +319,17 @@ class Resource:
         elements (codes longer than a token column stay searchable only by their column)."""
         if not created:
             self.drop_codes(conn, num)
-        rows = [
+        rows = self.token_rows(num, kept)
+        if rows:
+            conn.execute(fhir_token.insert(), rows)
+
+    def token_rows(self, num: int, kept: dict[str, Any] | None) -> list[dict[str, Any]]:
+        return [
             {"table_name": self.table.name, "row_num": num, "element": element}
             | {"system": system, "code": code}
             for element, system, code in kept_codings(kept)
             if len(code) <= TOKEN_LENGTH and len(system or "") <= TOKEN_LENGTH
         ]
-        if rows:
-            conn.execute(fhir_token.insert(), rows)
 
     def drop_codes(self, conn: Connection, num: int) -> None:
         conn.execute(
@@ -346,6 +436,43 @@ class Resource:
         if self.keeps_elements:
             self.drop_codes(conn, num)
         record_deletion(conn, self, current)
+
+
+def insert_rows(
+    conn: Connection, table: Table, key: Column, rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """INSERT the rows, in as few statements as their sets of columns allow (a multi-row
+    INSERT ... RETURNING each, SQLAlchemy's "insertmanyvalues"); their keys in order."""
+    if conn.dialect.name == "postgresql" and key.autoincrement is not False:
+        return _insert_with_keys(conn, table, key, rows)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for position, values in enumerate(rows):
+        groups.setdefault(tuple(sorted(values)), []).append(position)
+    nums: list[int] = [0] * len(rows)
+    statement = table.insert().returning(key, sort_by_parameter_order=True)
+    for positions in groups.values():
+        result = conn.execute(statement, [rows[position] for position in positions])
+        for position, num in zip(positions, result.scalars(), strict=True):
+            nums[position] = num
+    return nums
+
+
+def _insert_with_keys(
+    conn: Connection, table: Table, key: Column, rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """PostgreSQL: the batch's keys from the table's sequence in one query (ascending, as
+    one INSERT after another would take them), then one pipelined executemany per set of
+    columns: a short statement psycopg prepares once, where a 500-row VALUES list is a
+    new long statement to parse for each batch."""
+    sequence = select(func.nextval(func.pg_get_serial_sequence(table.name, key.name)))
+    keys = conn.execute(sequence.select_from(func.generate_series(1, len(rows)))).scalars()
+    nums = sorted(int(num) for num in keys)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for num, values in zip(nums, rows, strict=True):
+        groups.setdefault(tuple(sorted(values)), []).append(values | {key.name: num})
+    for group in groups.values():
+        conn.execute(table.insert(), group)
+    return nums
 
 
 def _kept_of(row: RowMapping) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, select
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import Invalid, Required
+from codoc_fhir.resources import lookups
 from codoc_fhir.resources.base import Referrer
 from codoc_fhir.warehouse.db import insert_if_absent
 from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus, dwh_thesaurus_data
@@ -96,13 +97,17 @@ def resolve_concept(
 
 
 def _concept_num(conn: Connection, thesaurus_code: str, code: str) -> int | None:
+    """The concept's number, remembered for a batch of creates (resources/lookups.py)."""
     table = dwh_thesaurus_data
-    found = conn.execute(
-        select(table.c.thesaurus_data_num).where(
+
+    def load() -> int | None:
+        query = select(table.c.thesaurus_data_num).where(
             table.c.thesaurus_code == thesaurus_code, table.c.concept_code == code
         )
-    ).scalar()
-    return None if found is None else int(found)
+        found = conn.execute(query).scalar()
+        return None if found is None else int(found)
+
+    return lookups.found(("concept", thesaurus_code, code), load)
 
 
 def concepts_by_num(conn: Connection, nums: Iterable[int]) -> dict[int, Any]:

@@ -47,6 +47,7 @@ class DataFactResource(Resource):
     table = dwh_data
     thesaurus_setting: ClassVar[str]  # the Settings attribute naming the thesaurus
     search_params: ClassVar[dict[str, SearchParam]] = data_fact_params()
+    batch_creates = True  # no check of one fact reads another fact
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -63,6 +64,10 @@ class DataFactResource(Resource):
         return concepts.resolve_concept(
             conn, self.thesaurus_code, coded(concept), field, strict=self.settings.strict_codes
         )
+
+    def prefetch(self, conn: Connection, bodies: Sequence[dict[str, Any]]) -> None:
+        """The subjects of the batch, in one query (links.patient_num then finds them)."""
+        links.prefetch_patients(conn, [body.get("subject") for body in bodies])
 
     def common_values(
         self, conn: Connection, body: dict[str, Any], markers: dict[str, Any] | None = None

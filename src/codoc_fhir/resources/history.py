@@ -22,6 +22,7 @@ from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import Gone, NotFound
+from codoc_fhir.resources.lookups import among
 from codoc_fhir.warehouse.schema import dwh_resource_history as history
 
 
@@ -65,6 +66,43 @@ def record_version(
     version = int((resource.get("meta") or {}).get("versionId") or 1)
     patient = _patient_of(conn, kind, num)
     _keep(conn, kind, num, patient, version, method, orjson.dumps(resource).decode())
+
+
+def record_versions(
+    conn: Connection,
+    kind: VersionedKind,
+    nums: Sequence[int],
+    method: str,
+    resources: Sequence[dict[str, Any]],
+    when: datetime,
+) -> None:
+    """`record_version` for a batch of resources (Resource.create_many), in one statement;
+    the patient of each read in one query."""
+    column = kind.patient_column()
+    patients = _patients_of(conn, kind, nums) if column is not None else {}
+    rows = [
+        {
+            "fhir_type": kind.fhir_type,
+            "fhir_id": kind.fhir_id(num),
+            "table_name": kind.table.name,
+            "table_key": num,
+            "patient_num": patients.get(num),
+            "version_id": int((resource.get("meta") or {}).get("versionId") or 1),
+            "method": method,
+            "history_date": when,
+            "resource_json": orjson.dumps(resource).decode(),
+        }
+        for num, resource in zip(nums, resources, strict=True)
+    ]
+    if rows:
+        conn.execute(history.insert(), rows)
+
+
+def _patients_of(conn: Connection, kind: VersionedKind, nums: Sequence[int]) -> dict[int, Any]:
+    column = kind.patient_column()
+    assert column is not None
+    query = select(kind.key, column).where(among(conn, kind.key, nums))
+    return {num: patient for num, patient in conn.execute(query)}
 
 
 def record_deletion(conn: Connection, kind: VersionedKind, row: RowMapping) -> None:

@@ -7,7 +7,7 @@ level. Organisation names for answered references are batch-loaded here too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from codoc_fhir.fhir.references import (
     reference_dict,
     reference_target,
 )
+from codoc_fhir.resources import lookups
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_patient,
@@ -88,7 +89,19 @@ _LEVEL_ORDER = ("unit", "department", "site", "instance")
 
 
 def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
-    return conn.execute(select(table.c[key]).where(table.c[key] == num)).first() is not None
+    """Whether the row exists (remembered for a batch of creates, resources/lookups.py)."""
+
+    def load() -> bool | None:
+        query = select(table.c[key]).where(table.c[key] == num)
+        return True if conn.execute(query).first() is not None else None
+
+    return bool(lookups.found((table.name, num), load))
+
+
+def _row(conn: Connection, query: Callable[[], Any], key: tuple[Any, ...]) -> Any:
+    """The first row of the query `query()` builds (or None), remembered for a batch under
+    `key` (the query is only built when asked: a cached answer costs a dict look-up)."""
+    return lookups.found(key, lambda: conn.execute(query()).first())
 
 
 def _number(ident: str, field: str) -> int:
@@ -106,15 +119,29 @@ def patient_num(conn: Connection, value: Any, field: str = "subject") -> int:
     return num
 
 
+def prefetch_patients(conn: Connection, values: Iterable[Any]) -> None:
+    """Find the patients of these references in one query, for `patient_num` to find them
+    in the batch's look-ups (lookups.py) instead of one query each."""
+    nums = set()
+    for value in values:
+        target = reference_target(value)
+        if target is not None and target[0] == "Patient" and key_number(target[1]) is not None:
+            nums.add(key_number(target[1]))
+    if not nums or not lookups.active():
+        return
+    column = dwh_patient.c.patient_num
+    for (num,) in conn.execute(select(column).where(lookups.among(conn, column, nums))):
+        lookups.remember((dwh_patient.name, num), True)
+
+
 def stay_num(conn: Connection, value: Any, field: str, patient: int | None) -> int:
     """The stay an `Encounter/N` reference names, which must belong to `patient`."""
     ident = parse_reference(value, field, ("Encounter",)).id
     if ident.startswith("movement-"):
         raise Invalid(f"{field} must reference a stay, not a movement", expression=[field])
     num = _number(ident, field)
-    row = conn.execute(
-        select(dwh_patient_stay.c.patient_num).where(dwh_patient_stay.c.stay_num == num)
-    ).first()
+    stays = dwh_patient_stay.c
+    row = _row(conn, lambda: select(stays.patient_num).where(stays.stay_num == num), ("stay", num))
     if row is None:
         raise ReferenceNotFound(f"Stay with ID {num} does not exist", expression=[field])
     if patient is not None and row.patient_num != patient:
@@ -130,11 +157,12 @@ def stay_of_encounter(conn: Connection, value: Any, field: str, patient: int | N
     if not ident.startswith("movement-"):
         return stay_num(conn, value, field, patient)
     num = _number(ident.removeprefix("movement-"), field)
-    row = conn.execute(
-        select(dwh_patient_mvt.c.stay_num, dwh_patient_mvt.c.patient_num).where(
-            dwh_patient_mvt.c.mvt_num == num
-        )
-    ).first()
+    moves = dwh_patient_mvt.c
+    row = _row(
+        conn,
+        lambda: select(moves.stay_num, moves.patient_num).where(moves.mvt_num == num),
+        ("movement", num),
+    )
     if row is None:
         raise ReferenceNotFound(f"Movement with ID {num} does not exist", expression=[field])
     if patient is not None and row.patient_num != patient:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -27,7 +28,7 @@ from codoc_fhir.fhir.dates import (
 from codoc_fhir.fhir.errors import Duplicate, Invalid
 from codoc_fhir.fhir.references import reference_dict
 from codoc_fhir.fhir.validation import check_code, require, validate_resource
-from codoc_fhir.resources import links
+from codoc_fhir.resources import links, lookups
 from codoc_fhir.resources.base import Referrer, Resource
 from codoc_fhir.resources.concepts import fact_referrer
 from codoc_fhir.resources.patient.from_fhir import (
@@ -61,6 +62,7 @@ class Patient(Resource):
     table = dwh_patient
     codoc_path = "patient"
     search_params = PATIENT_SEARCH
+    batch_creates = True  # check_batch: the identifiers of a batch are distinct
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -99,17 +101,41 @@ class Patient(Resource):
     ) -> None:
         """Each (system, value) may belong to no other patient (409 duplicate)."""
         for system, value in ipps:
-            owner = conn.execute(
-                select(dwh_patient_ipphist.c.patient_num).where(
-                    dwh_patient_ipphist.c.origin_patient_id == system,
-                    dwh_patient_ipphist.c.hospital_patient_id == value,
-                )
-            ).scalar()
+            query = select(dwh_patient_ipphist.c.patient_num).where(
+                dwh_patient_ipphist.c.origin_patient_id == system,
+                dwh_patient_ipphist.c.hospital_patient_id == value,
+            )
+            owner = lookups.known(("ipp", system, value), partial(_scalar, conn, query))
             if owner is not None and owner != num:
                 raise Duplicate(
                     f"Identifier {system}|{value} already belongs to Patient {owner}",
                     expression=["identifier"],
                 )
+
+    def check_batch(self, bodies: Sequence[dict[str, Any]]) -> None:
+        """One at a time, a patient's identifier check sees the rows of the patients
+        created before it: a batch where two share one is refused (then retried singly)."""
+        ipps = [ipp for body in bodies for ipp in ipp_list(body)]
+        if len(set(ipps)) != len(ipps):
+            raise Duplicate("Two patients of the batch share an identifier")
+
+    def prefetch(self, conn: Connection, bodies: Sequence[dict[str, Any]]) -> None:
+        """The owners of the batch's identifiers in one query (check_identifiers' look-ups)."""
+        wanted = {ipp for body in bodies for ipp in ipp_list(body)}
+        ipphist = dwh_patient_ipphist.c
+        values = {value for _, value in wanted}
+        query = select(ipphist.origin_patient_id, ipphist.hospital_patient_id, ipphist.patient_num)
+        found = conn.execute(query.where(lookups.among(conn, ipphist.hospital_patient_id, values)))
+        owners = {(system, value): owner for system, value, owner in found}
+        lookups.remember_all({("ipp", *ipp): owners.get(ipp) for ipp in wanted})
+
+    def write_children_many(
+        self, conn: Connection, nums: Sequence[int], bodies: Sequence[dict[str, Any]]
+    ) -> None:
+        """New patients: their identifier rows in one statement (nothing to replace)."""
+        rows = [row for num, body in zip(nums, bodies, strict=True) for row in ipp_rows(num, body)]
+        if rows:
+            conn.execute(dwh_patient_ipphist.insert(), rows)
 
     def managing_values(self, conn: Connection, reference: Any) -> dict[str, Any]:
         """A warehouse Organization -> the managing_org columns; any other reference (an
@@ -123,18 +149,7 @@ class Patient(Resource):
     def write_children(self, conn: Connection, num: int, body: dict[str, Any]) -> None:
         """The identifier set is replaced: one ipphist row per IPP, the first is master."""
         conn.execute(dwh_patient_ipphist.delete().where(dwh_patient_ipphist.c.patient_num == num))
-        update_date = utc_now()
-        rows = [
-            {
-                "patient_num": num,
-                "origin_patient_id": system,
-                "hospital_patient_id": value,
-                "master_patient_id": position == 0,
-                "update_date": update_date,
-            }
-            for position, (system, value) in enumerate(ipp_list(body))
-        ]
-        conn.execute(dwh_patient_ipphist.insert(), rows)
+        conn.execute(dwh_patient_ipphist.insert(), ipp_rows(num, body))
 
     # --- delete ------------------------------------------------------------------------
 
@@ -194,3 +209,22 @@ class Patient(Resource):
             other = reference_dict("Patient", row["merged_into"])
             resource["link"] = [{"other": other, "type": "replaced-by"}]
         return resource
+
+
+def _scalar(conn: Connection, query: Any) -> Any:
+    return conn.execute(query).scalar()
+
+
+def ipp_rows(num: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dwh_patient_ipphist rows of a patient's identifiers; the first is the master."""
+    update_date = utc_now()
+    return [
+        {
+            "patient_num": num,
+            "origin_patient_id": system,
+            "hospital_patient_id": value,
+            "master_patient_id": position == 0,
+            "update_date": update_date,
+        }
+        for position, (system, value) in enumerate(ipp_list(body))
+    ]
