@@ -62,9 +62,7 @@ def _vread_endpoint(server: Server, path: Address) -> Any:
     async def version_read(request: Request, ident: str, vid: str) -> Response:
         check_format(request)
         address = replace(path, key=ident)
-        resource = await run_in_threadpool(
-            history.vread, server, caller_of(request), address, vid
-        )
+        resource = await run_in_threadpool(history.vread, server, caller_of(request), address, vid)
         return answer_resource(request, resource)
 
     return version_read

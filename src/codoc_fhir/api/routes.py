@@ -246,9 +246,7 @@ def _conditional_routes(
     async def update(request: Request) -> Response:
         body, _ = await read_body(request)
         work = partial(crud.update, **given(request))
-        resource, status = await run_in_threadpool(
-            work, server, caller_of(request), target, body
-        )
+        resource, status = await run_in_threadpool(work, server, caller_of(request), target, body)
         return answer_resource(request, resource, status)
 
     async def patch(request: Request) -> Response:
