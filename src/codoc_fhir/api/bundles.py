@@ -9,8 +9,9 @@ is validated. A `batch` runs each entry in its own transaction, in the order sen
 reports each outcome in its response entry.
 
 Entries are routed like requests (`Patient`, `patient/1`, `encounter/movement/3`,
-`Procedure?subject=Patient/1`) through `Registry.address`, run the generic interactions
-of the kinds, and are authorized one by one (scopes and patient-scoped tokens).
+`Procedure?subject=Patient/1`) through `Registry.address` and run the very interactions
+the REST routes call (interactions/), `Joined` to the entry's transaction, so they are
+authorized one by one by the same Caller sequence (scopes and patient-scoped tokens).
 """
 
 from __future__ import annotations
