@@ -15,7 +15,6 @@ from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,7 +38,7 @@ from codoc_fhir.interactions import crud
 from codoc_fhir.interactions.conditional import condition_pairs
 from codoc_fhir.interactions.database import Engined
 from codoc_fhir.resources.base import Resource
-from codoc_fhir.resources.registry import Address, FhirType, Registry, resolve_bare_number
+from codoc_fhir.resources.registry import Address, FhirType, Registry
 from codoc_fhir.search.bundle import shape
 from codoc_fhir.search.model import SUMMARY_MODES
 
@@ -118,26 +117,6 @@ def meta_version(resource: dict[str, Any]) -> str:
 
 
 # --- handlers ------------------------------------------------------------------------------
-
-KindResolver = Callable[[Connection, str], tuple[Resource, int]]
-
-
-def sub_path_resolver(kind: Resource) -> KindResolver:
-    """The kind's own Codoc path (`/encounter/movement/3/`) takes the bare number."""
-
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return kind, resolve_bare_number(kind, ident)
-
-    return resolve
-
-
-def standard_resolver(fhir_type: FhirType) -> KindResolver:
-    """A standard path (`/Encounter/movement-3`) takes the FHIR id."""
-
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return fhir_type.resolve_id(ident)
-
-    return resolve
 
 
 def address_of(path: Address) -> Callable[[str], Address]:
