@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from codoc_fhir.api.conditional import create_unless_exists
 from codoc_fhir.config import Settings
+from codoc_fhir.interactions.conditional import create_unless_exists
 from codoc_fhir.resources.registry import Registry, build_registry
 from codoc_fhir.warehouse.db import make_engine, write_transaction
 

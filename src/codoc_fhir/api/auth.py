@@ -22,14 +22,16 @@ from typing import Any
 
 import jwt
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.requests import Request
 
 from codoc_fhir.config import Settings
-from codoc_fhir.fhir.errors import FhirError, NotFound, operation_outcome
+from codoc_fhir.fhir.errors import FhirError, Forbidden, operation_outcome
 from codoc_fhir.fhir.references import key_number
+from codoc_fhir.interactions.caller import Caller
 
 Scope = dict[str, Any]
+__all__ = ["Forbidden", "Principal", "Unauthorized", "authorize", "check_patient"]
 
 PUBLIC_PATHS = ("/metadata", "/docs", "/openapi.json")
 # The letters of a SMART v2 permission each FHIR interaction needs.
@@ -49,10 +51,6 @@ _SCOPE = re.compile(r"^(system|user|patient)/([A-Za-z*]+)\.([a-z*]+)(\?.*)?$")
 
 class Unauthorized(FhirError):
     status, code = 401, "login"
-
-
-class Forbidden(FhirError):
-    status, code = 403, "forbidden"
 
 
 # --- scopes --------------------------------------------------------------------------------
@@ -339,22 +337,7 @@ def authorize(request: Request, fhir_type: str, interaction: str) -> None:
 def check_patient(
     request: Request, conn: Connection, kind: Any, num: int, *, write: bool, created: bool = False
 ) -> None:
-    """Under a patient-scoped token, the row `num` of `kind` must be the token's patient's.
-
-    Another patient's existing row answers 404 (its existence is not revealed); creating
-    or moving a resource to another patient is 403; a row with no patient (Organization,
-    CodeSystem) may be read but not written.
-    """
-    restriction = getattr(request.state, "patient_restriction", None)
-    if restriction is None:
-        return
-    column = kind.patient_column()
-    if column is None:
-        if write:
-            raise Forbidden(f"A patient-scoped token cannot modify {kind.fhir_type} resources")
-        return
-    owner = conn.execute(select(column).where(kind.key == num)).scalar()
-    if owner != restriction and created:
-        raise Forbidden(f"A patient-scoped token can only write its own patient's {kind.fhir_type}")
-    if owner != restriction:
-        raise NotFound(f"{kind.fhir_type} with ID {kind.fhir_id(num)} does not exist")
+    """Under a patient-scoped token, the row `num` of `kind` must be the token's patient's
+    (Caller.check_owner, for the routes that do not go through the interaction layer)."""
+    caller = Caller(None, "", getattr(request.state, "patient_restriction", None))
+    caller.check_owner(conn, kind, num, write=write, created=created)

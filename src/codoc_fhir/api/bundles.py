@@ -9,8 +9,9 @@ is validated. A `batch` runs each entry in its own transaction, in the order sen
 reports each outcome in its response entry.
 
 Entries are routed like requests (`Patient`, `patient/1`, `encounter/movement/3`,
-`Procedure?subject=Patient/1`) through `Registry.address`, run the generic interactions
-of the kinds, and are authorized one by one (scopes and patient-scoped tokens).
+`Procedure?subject=Patient/1`) through `Registry.address` and run the very interactions
+the REST routes call (interactions/), `Joined` to the entry's transaction, so they are
+authorized one by one by the same Caller sequence (scopes and patient-scoped tokens).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import FastAPI
@@ -31,7 +33,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codoc_fhir.api.auth import authorize, check_patient
 from codoc_fhir.api.bundle_entries import (
     Entry,
     parse_bundle,
@@ -39,34 +40,26 @@ from codoc_fhir.api.bundle_entries import (
     rewrite_text,
     transaction_order,
 )
-from codoc_fhir.api.conditional import (
-    condition_pairs,
-    conditional_delete,
-    conditional_patch,
-    conditional_update,
-    create_unless_exists,
-)
-from codoc_fhir.api.history import run_history_entry
+from codoc_fhir.api.origin import public_base
 from codoc_fhir.api.routes import (
     BASE,
     JSON_PATCH,
     Server,
-    base_url,
     read_body,
     resource_headers,
 )
-from codoc_fhir.api.search_routes import search_in
 from codoc_fhir.api.terminology import operation_named, parameters_of
-from codoc_fhir.api.validate import create_check, dry_run_in, instance_check, verdict
-from codoc_fhir.api.visibility import Visibility, withheld
-from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid, element_path
+from codoc_fhir.api.visibility import caller_of
+from codoc_fhir.fhir.errors import Conflict, FhirError, Forbidden, Invalid, element_path
 from codoc_fhir.fhir.responses import fhir_response
+from codoc_fhir.interactions import crud, history
+from codoc_fhir.interactions.caller import Caller
+from codoc_fhir.interactions.conditional import condition_pairs
+from codoc_fhir.interactions.database import Joined
+from codoc_fhir.interactions.operations import NotSupported, OperationCall, operation
+from codoc_fhir.interactions.search import search
 from codoc_fhir.resources.registry import Address
 from codoc_fhir.search.matches import resolve_conditional_references
-
-
-class NotSupported(FhirError):
-    status, code = 400, "not-supported"
 
 
 @dataclass
@@ -80,101 +73,86 @@ class Outcome:
 
 @dataclass
 class Context:
-    """The request the Bundle came in (for scopes), the server, and the fullUrls assigned."""
+    """The request the Bundle came in, its caller, the server, and the fullUrls assigned."""
 
     server: Server
     request: Request
+    caller: Caller
     assigned: dict[str, str] = field(default_factory=dict)  # fullUrl -> "Type/id"
 
-    def patient(self) -> int | None:
-        return getattr(self.request.state, "patient_restriction", None)
+
+# The interaction of an entry, by method (what its scopes must grant).
+WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 # --- one entry -----------------------------------------------------------------------------
 
 
 def run_entry(conn: Connection, context: Context, entry: Entry) -> Outcome:
-    """Run one entry in `conn`, as the matching REST interaction would."""
+    """Run one entry in `conn`, through the interaction the matching REST route calls."""
     handler = HANDLERS.get(entry.method)
     if handler is None:
         raise NotSupported(f"Method {entry.method} is not supported in a Bundle entry")
+    db = Joined(conn, context.server.registry)
     path, _, query = entry.url.partition("?")
     if "$" in path:
-        return _operation(conn, context, entry, path, query)
+        return _operation(db, context, entry, path, query)
     if entry.method in ("GET", "HEAD"):
-        versions = run_history_entry(conn, context.server, context.request, path, query)
+        versions = _history(db, context, path, query)
         if versions is not None:
             return Outcome(200, None if entry.method == "HEAD" else versions)
     address = context.server.registry.address(path)
     if isinstance(entry.resource, dict) and entry.method in ("POST", "PUT"):
-        entry.resource = resolve_conditional_references(
-            conn, context.server.registry.types, entry.resource, context.patient()
-        )
-    return handler(conn, context, entry, address, query)
+        entry.resource = _resolved(conn, context, entry, address)
+    return handler(db, context, entry, address, query)
 
 
-def _post(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
+def _resolved(conn: Connection, context: Context, entry: Entry, address: Address) -> Any:
+    """The entry's resource with its conditional references (`Practitioner?identifier=`)
+    resolved as the caller may see them; as sent when the caller may not write it at all
+    (the interaction then refuses it, in its own order of checks)."""
+    try:
+        patient = context.caller.patient(address.fhir_type.name, WRITES[entry.method])
+    except Forbidden:
+        return entry.resource
+    return resolve_conditional_references(
+        conn, context.server.registry.types, entry.resource, patient
+    )
+
+
+def _post(db: Joined, context: Context, entry: Entry, address: Address, query: str) -> Any:
     if address.key is not None or query:
         raise Invalid(
             "A POST entry's url is the type alone (Patient), conditions go in ifNoneExist"
         )
-    authorize(context.request, address.fhir_type.name, "create")
-    kind = address.kind_for_create(entry.resource)
-    resource, status = create_unless_exists(
-        conn,
-        address.kinds,
-        kind,
-        entry.resource,
-        condition_pairs(entry.if_none_exist),
-        known_types=list(context.server.registry.types),
-        patient=context.patient(),
+    resource, status = crud.create(
+        db, context.caller, address, entry.resource, if_none_exist=entry.if_none_exist
     )
-    num = kind.parse_fhir_id(str(resource["id"]))
-    if status == 201 and num is not None:
-        check_patient(context.request, conn, kind, num, write=True, created=True)
     return Outcome(status, resource, _location(resource))
 
 
-def _put(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
-    authorize(context.request, address.fhir_type.name, "update")
-    if address.key is None:
-        resource, status = conditional_update(
-            conn,
-            context.request,
-            address.kinds,
-            address.kind_for_create,
-            entry.resource,
-            _condition(query),
-            known_types=list(context.server.registry.types),
-            if_match=entry.if_match,
-        )
-        return Outcome(status, resource, _location(resource))
-    kind, num = address.resolve(conn)
-    check_patient(context.request, conn, kind, num, write=True)
-    resource = kind.update(conn, num, entry.resource, entry.if_match)
-    check_patient(context.request, conn, kind, num, write=True, created=True)
-    return Outcome(200, resource, _location(resource))
+def _put(db: Joined, context: Context, entry: Entry, address: Address, query: str) -> Any:
+    context.caller.allow(address.fhir_type.name, "update")  # 403 before the condition's 400
+    condition = _condition(query) if address.key is None else None
+    resource, status = crud.update(
+        db, context.caller, address, entry.resource, if_match=entry.if_match, condition=condition
+    )
+    return Outcome(status, resource, _location(resource))
 
 
-def _patch(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
-    authorize(context.request, address.fhir_type.name, "patch")
+def _patch(db: Joined, context: Context, entry: Entry, address: Address, query: str) -> Any:
+    context.caller.allow(address.fhir_type.name, "patch")  # 403 before the body's 400
     changes, json_patch = _patch_body(entry.resource, address.fhir_type.name)
-    if address.key is None:
-        resource = conditional_patch(
-            conn,
-            context.request,
-            address.kinds,
-            changes,
-            _condition(query),
-            known_types=list(context.server.registry.types),
-            if_match=entry.if_match,
-            json_patch=json_patch,
-        )
-        return Outcome(200, resource, _location(resource))
-    kind, num = address.resolve(conn)
-    check_patient(context.request, conn, kind, num, write=True)
-    resource = kind.patch(conn, num, changes, entry.if_match, json_patch=json_patch)
-    check_patient(context.request, conn, kind, num, write=True, created=True)
+    condition = _condition(query) if address.key is None else None
+    resource = crud.patch(
+        db,
+        context.caller,
+        address,
+        changes,
+        if_match=entry.if_match,
+        json_patch=json_patch,
+        condition=condition,
+    )
     return Outcome(200, resource, _location(resource))
 
 
@@ -200,73 +178,63 @@ def _patch_body(resource: Any, fhir_type: str) -> tuple[Any, bool]:
     )
 
 
-def _delete(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
-    authorize(context.request, address.fhir_type.name, "delete")
-    if address.key is None:
-        conditional_delete(
-            conn,
-            context.request,
-            address.kinds,
-            _condition(query),
-            known_types=list(context.server.registry.types),
-            if_match=entry.if_match,
-        )
-        return Outcome(204)
-    kind, num = address.resolve(conn)
-    check_patient(context.request, conn, kind, num, write=True)
-    kind.delete(conn, num, entry.if_match)
+def _delete(db: Joined, context: Context, entry: Entry, address: Address, query: str) -> Any:
+    context.caller.allow(address.fhir_type.name, "delete")  # 403 before the condition's 400
+    condition = _condition(query) if address.key is None else None
+    crud.delete(db, context.caller, address, if_match=entry.if_match, condition=condition)
     return Outcome(204)
 
 
-def _get(conn: Connection, context: Context, entry: Entry, address: Address, query: str) -> Any:
+def _get(db: Joined, context: Context, entry: Entry, address: Address, query: str) -> Any:
     if address.key is not None:
-        authorize(context.request, address.fhir_type.name, "read")
-        kind, num = address.resolve(conn)
-        Visibility.of(context.request).check(conn, kind, num)
-        resource = kind.read(conn, num)
+        resource = crud.read(db, context.caller, address)
         return Outcome(200, None if entry.method == "HEAD" else resource, _location(resource))
-    authorize(context.request, address.fhir_type.name, "search")
-    base = base_url(context.request)
-    searchset = search_in(
-        conn,
-        context.server.registry,
-        address.kinds,
+    searchset = search(
+        db,
+        context.caller,
+        address,
         condition_pairs(query),
-        self_url=f"{base}/{entry.url.partition('?')[0].strip('/')}",
-        server_base=base,
-        patient=context.patient(),
-        visible=Visibility.of(context.request).rows,
+        self_url=f"{context.caller.base_url}/{entry.url.partition('?')[0].strip('/')}",
     )
     return Outcome(200, searchset)
 
 
-def _operation(conn: Connection, context: Context, entry: Entry, path: str, query: str) -> Any:
+def _history(db: Joined, context: Context, path: str, query: str) -> dict[str, Any] | None:
+    """What a `GET <history URL>` entry answers (None: `path` is no history URL)."""
+    target = history.split_history(path)
+    if target is None:
+        return None
+    rest, vid = target
+    pairs = parse_qsl(query, keep_blank_values=True)
+    self_url = f"{context.caller.base_url}/{path.strip('/')}"
+    if not rest:
+        return history.type_history(db, context.caller, None, pairs, self_url)
+    address = context.server.registry.address(rest)
+    if address.key is None:
+        return history.type_history(db, context.caller, address, pairs, self_url)
+    if vid is None:
+        return history.resource_history(db, context.caller, address, pairs, self_url)
+    return history.vread(db, context.caller, address, vid)
+
+
+def _operation(db: Joined, context: Context, entry: Entry, path: str, query: str) -> Any:
     """`Type/$validate`, `Type/id/$validate` (in a savepoint, rolled back) and the
     terminology operations, scope-checked as their routes are."""
     parts = [part for part in path.strip("/").split("/") if part]
     name, target = parts[-1], "/".join(parts[:-1])
     terminology = operation_named(target, name) if len(parts) == 2 else None
     if terminology is not None:
-        authorize(context.request, "ValueSet" if name == "$expand" else "CodeSystem", "search")
-        return Outcome(200, terminology(conn, parameters_of(query, entry.resource)))
+        context.caller.allow("ValueSet" if name == "$expand" else "CodeSystem", "search")
+        return Outcome(200, terminology(db.conn, parameters_of(query, entry.resource)))
     if name != "$validate" or entry.method != "POST":
         raise NotSupported(f"Operation {entry.method} {path} is not supported in a Bundle entry")
     address = context.server.registry.address(target)
-    authorize(context.request, address.fhir_type.name, "create")
-    if address.key is None:
-        work = create_check(context.request, address.kind_for_create, entry.resource)
-    else:
-        work = instance_check(context.request, address.resolve, entry.resource)
-    error: FhirError | None = None
-    try:
-        dry_run_in(conn, work)
-    except FhirError as failure:
-        error = failure
-    outcome, status = verdict(error)
+    call = OperationCall(name, address, entry.resource)
+    outcome, status = operation(db, context.caller, call)
     return Outcome(status, outcome)
 
 
-Handler = Callable[[Connection, Context, Entry, Address, str], Outcome]
+Handler = Callable[[Joined, Context, Entry, Address, str], Outcome]
 HANDLERS: dict[str, Handler] = {
     "POST": _post,
     "PUT": _put,
@@ -281,7 +249,19 @@ def _location(resource: dict[str, Any]) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
 
 
-def _entry_error(request: Request, entry: Entry, error: Exception) -> FhirError:
+def _entry_caller(context: Context, entry: Entry) -> Caller:
+    """The caller as confined for the entry's write (what `withheld` is judged on)."""
+    interaction = WRITES.get(entry.method)
+    if interaction is None:
+        return context.caller
+    try:
+        address = context.server.registry.address(entry.url.partition("?")[0])
+        return context.caller.allow(address.fhir_type.name, interaction)
+    except FhirError:
+        return context.caller
+
+
+def _entry_error(context: Context, entry: Entry, error: Exception) -> FhirError:
     """The error of an entry, naming the entry; database refusals as 409 / 400; nothing
     the caller may not see (`withheld`)."""
     if isinstance(error, IntegrityError):
@@ -289,7 +269,7 @@ def _entry_error(request: Request, entry: Entry, error: Exception) -> FhirError:
     elif isinstance(error, DataError):
         error = Invalid("A value does not fit its warehouse column (too long or out of range)")
     assert isinstance(error, FhirError)
-    error = withheld(request, error)
+    error = _entry_caller(context, entry).withheld(error)
     expression = [
         f"Bundle.entry[{entry.index}].resource.{element_path(item)}"
         for item in error.expression or []
@@ -321,7 +301,7 @@ def run_transaction(conn: Connection, context: Context, entries: list[Entry]) ->
         try:
             outcome = run_entry(conn, context, entry)
         except (FhirError, IntegrityError, DataError) as error:
-            raise _entry_error(context.request, entry, error) from None
+            raise _entry_error(context, entry, error) from None
         if entry.method == "POST" and entry.full_url and outcome.location:
             context.assigned[entry.full_url] = outcome.location
         outcomes[entry.index] = outcome
@@ -337,7 +317,7 @@ def run_batch(context: Context, entries: list[Entry]) -> list[Outcome | FhirErro
                 context.server.run_write(partial(run_entry, context=context, entry=entry))
             )
         except (FhirError, IntegrityError, DataError) as error:
-            outcomes.append(_entry_error(context.request, entry, error))
+            outcomes.append(_entry_error(context, entry, error))
     return outcomes
 
 
@@ -350,7 +330,7 @@ def response_entry(request: Request, outcome: Outcome | FhirError) -> dict[str, 
     resource = outcome.resource
     if outcome.location:
         answer["location"] = outcome.location
-        entry["fullUrl"] = f"{base_url(request)}/{outcome.location}"
+        entry["fullUrl"] = f"{public_base(request)}/{outcome.location}"
     if resource is not None and resource.get("meta", {}).get("versionId"):
         answer["etag"] = resource_headers(resource)["ETag"]
         answer["lastModified"] = resource["meta"]["lastUpdated"]
@@ -372,7 +352,7 @@ def install_bundle_routes(app: FastAPI, server: Server) -> None:
     async def transaction_or_batch(request: Request) -> Response:
         body, _ = await read_body(request)
         kind, entries = parse_bundle(body)
-        context = Context(server, request)
+        context = Context(server, request, caller_of(request))
         if kind == "transaction":
             outcomes: list[Any] = await run_in_threadpool(
                 server.run_write, lambda conn: run_transaction(conn, context, entries)

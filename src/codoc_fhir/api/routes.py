@@ -7,29 +7,24 @@ Every FHIR type answers on its Codoc path (`/v4.3.0/procedure/12/`) and its stan
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email.utils import format_datetime as http_date
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir import FHIR_VERSION
-from codoc_fhir.api.auth import authorize, check_patient
-from codoc_fhir.api.conditional import (
-    condition_pairs,
-    conditional_delete,
-    conditional_patch,
-    conditional_update,
-    create_unless_exists,
-)
+from codoc_fhir.api.auth import authorize
 from codoc_fhir.api.docs import operation_doc, success_status
 from codoc_fhir.api.origin import public_base
 from codoc_fhir.api.plain_routes import add_plain_route, plain_routes_of
-from codoc_fhir.api.visibility import Visibility
+from codoc_fhir.api.visibility import caller_of
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.errors import (
     Invalid,
@@ -39,11 +34,13 @@ from codoc_fhir.fhir.errors import (
 )
 from codoc_fhir.fhir.responses import check_acceptable, fhir_response
 from codoc_fhir.fhir.validation import parse_json_body
+from codoc_fhir.interactions import crud
+from codoc_fhir.interactions.conditional import condition_pairs
+from codoc_fhir.interactions.database import Engined
 from codoc_fhir.resources.base import Resource
-from codoc_fhir.resources.registry import FhirType, Registry, resolve_bare_number
+from codoc_fhir.resources.registry import Address, FhirType, Registry
 from codoc_fhir.search.bundle import shape
 from codoc_fhir.search.model import SUMMARY_MODES
-from codoc_fhir.warehouse import transactions
 
 BASE = f"/v{FHIR_VERSION}"
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -54,19 +51,11 @@ Endpoint = Callable[..., Awaitable[Response]]
 
 
 @dataclass
-class Server:
-    """What every handler needs: the database, the registry and the settings."""
+class Server(Engined):
+    """What every handler needs: the database (each interaction in a transaction of its
+    own, interactions/database.py), the registry and the settings."""
 
-    engine: Engine
-    registry: Registry
     settings: Settings
-
-    def run_read(self, work: Callable[[Connection], Any]) -> Any:
-        return transactions.run_read(self.engine, work)
-
-    def run_write(self, work: Callable[[Connection], Any]) -> Any:
-        """One transaction per write: everything or nothing, retried when it raced."""
-        return transactions.run_write(self.engine, work)
 
 
 # --- request helpers -----------------------------------------------------------------------
@@ -101,9 +90,6 @@ def resource_headers(resource: dict[str, Any]) -> dict[str, str]:
     meta = resource.get("meta") or {}
     headers = {"ETag": f'W/"{meta.get("versionId", "1")}"'}
     if meta.get("lastUpdated"):
-        from datetime import datetime
-        from email.utils import format_datetime as http_date
-
         when = datetime.fromisoformat(meta["lastUpdated"].replace("Z", "+00:00"))
         headers["Last-Modified"] = http_date(when, usegmt=True)
     return headers
@@ -132,55 +118,26 @@ def meta_version(resource: dict[str, Any]) -> str:
 
 # --- handlers ------------------------------------------------------------------------------
 
-KindResolver = Callable[[Connection, str], tuple[Resource, int]]
+
+def address_of(path: Address) -> Callable[[str], Address]:
+    """The Address of an instance of a route's path (`path` names the kinds, `ident` the
+    row: read by the path's own rule, Codoc key, bare number or FHIR id)."""
+
+    def address(ident: str) -> Address:
+        return replace(path, key=ident)
+
+    return address
 
 
-def sub_path_resolver(kind: Resource) -> KindResolver:
-    """The kind's own Codoc path (`/encounter/movement/3/`) takes the bare number."""
-
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return kind, resolve_bare_number(kind, ident)
-
-    return resolve
-
-
-def standard_resolver(fhir_type: FhirType) -> KindResolver:
-    """A standard path (`/Encounter/movement-3`) takes the FHIR id."""
-
-    def resolve(conn: Connection, ident: str) -> tuple[Resource, int]:
-        return fhir_type.resolve_id(ident)
-
-    return resolve
-
-
-def _create(
-    server: Server, pick_kind: Callable[[Any], Resource], kinds: Sequence[Resource]
-) -> Endpoint:
-    """Create; conditional (If-None-Exist header or query string) on the `kinds` of the path."""
+def _create(server: Server, path: Address) -> Endpoint:
+    """Create; conditional (If-None-Exist header or query string) on the kinds of the path."""
 
     async def create(request: Request) -> Response:
         body, _ = await read_body(request)
-        kind = pick_kind(body)
-        condition = condition_pairs(
-            request.headers.get("if-none-exist") or request.url.query or None
+        if_none_exist = request.headers.get("if-none-exist") or request.url.query or None
+        resource, status = await run_in_threadpool(
+            crud.create, server, caller_of(request), path, body, if_none_exist=if_none_exist
         )
-
-        def work(conn: Connection) -> tuple[dict[str, Any], int]:
-            resource, status = create_unless_exists(
-                conn,
-                kinds,
-                kind,
-                body,
-                condition,
-                known_types=list(server.registry.types),
-                patient=getattr(request.state, "patient_restriction", None),
-            )
-            num = kind.parse_fhir_id(str(resource["id"]))
-            if num is not None and status == 201:
-                check_patient(request, conn, kind, num, write=True, created=True)
-            return resource, status
-
-        resource, status = await run_in_threadpool(server.run_write, work)
         return answer_resource(request, resource, status)
 
     return create
@@ -199,132 +156,88 @@ def read_shape(request: Request) -> tuple[list[str] | None, str]:
     return elements or None, summary
 
 
-def _read(server: Server, resolve: KindResolver) -> Endpoint:
+def _read(server: Server, path: Address) -> Endpoint:
+    address = address_of(path)
+
     async def read(request: Request, ident: str) -> Response:
         check_format(request)
         elements, summary = read_shape(request)
-
-        def work(conn: Connection) -> dict[str, Any]:
-            kind, num = resolve(conn, ident)
-            Visibility.of(request).check(conn, kind, num)
-            return kind.read(conn, num)
-
-        resource = await run_in_threadpool(server.run_read, work)
+        caller = caller_of(request)
+        resource = await run_in_threadpool(crud.read, server, caller, address(ident))
         return answer_resource(request, shape(resource, elements, summary))
 
     return read
 
 
-def _update(server: Server, resolve: KindResolver) -> Endpoint:
+def _update(server: Server, path: Address) -> Endpoint:
+    address = address_of(path)
+
     async def update(request: Request, ident: str) -> Response:
         body, _ = await read_body(request)
         if_match = request.headers.get("if-match")
-
-        def work(conn: Connection) -> dict[str, Any]:
-            kind, num = resolve(conn, ident)
-            check_patient(request, conn, kind, num, write=True)
-            resource = kind.update(conn, num, body, if_match)
-            check_patient(request, conn, kind, num, write=True, created=True)
-            return resource
-
-        return answer_resource(request, await run_in_threadpool(server.run_write, work))
+        caller = caller_of(request)
+        resource, _status = await run_in_threadpool(
+            partial(crud.update, if_match=if_match), server, caller, address(ident), body
+        )
+        return answer_resource(request, resource)
 
     return update
 
 
-def _patch(server: Server, resolve: KindResolver) -> Endpoint:
+def _patch(server: Server, path: Address) -> Endpoint:
+    address = address_of(path)
+
     async def patch(request: Request, ident: str) -> Response:
         body, is_json_patch = await read_body(request, allow_json_patch=True)
-        if_match = request.headers.get("if-match")
-
-        def work(conn: Connection) -> dict[str, Any]:
-            kind, num = resolve(conn, ident)
-            check_patient(request, conn, kind, num, write=True)
-            resource = kind.patch(conn, num, body, if_match, json_patch=is_json_patch)
-            check_patient(request, conn, kind, num, write=True, created=True)
-            return resource
-
-        return answer_resource(request, await run_in_threadpool(server.run_write, work))
+        work = partial(
+            crud.patch, if_match=request.headers.get("if-match"), json_patch=is_json_patch
+        )
+        caller = caller_of(request)
+        return answer_resource(
+            request, await run_in_threadpool(work, server, caller, address(ident), body)
+        )
 
     return patch
 
 
-def _delete(server: Server, resolve: KindResolver) -> Endpoint:
+def _delete(server: Server, path: Address) -> Endpoint:
+    address = address_of(path)
+
     async def delete(request: Request, ident: str) -> Response:
-        if_match = request.headers.get("if-match")
-
-        def work(conn: Connection) -> None:
-            kind, num = resolve(conn, ident)
-            check_patient(request, conn, kind, num, write=True)
-            kind.delete(conn, num, if_match)
-
-        await run_in_threadpool(server.run_write, work)
+        work = partial(crud.delete, if_match=request.headers.get("if-match"))
+        await run_in_threadpool(work, server, caller_of(request), address(ident))
         return Response(status_code=204)
 
     return delete
 
 
 def _conditional_routes(
-    app: FastAPI,
-    server: Server,
-    path: str,
-    pick_kind: Callable[[Any], Resource],
-    kinds: Sequence[Resource],
-    tag: str,
-    show: bool,
+    app: FastAPI, server: Server, path: str, target: Address, tag: str, show: bool
 ) -> None:
     """`PUT|PATCH|DELETE <type path>?<search>`: on the one resource the search names."""
-    known = list(server.registry.types)
 
-    def condition(request: Request) -> list[tuple[str, str]]:
-        return condition_pairs(request.url.query or None)
+    def given(request: Request) -> dict[str, Any]:
+        return {
+            "if_match": request.headers.get("if-match"),
+            "condition": condition_pairs(request.url.query or None),
+        }
 
     async def update(request: Request) -> Response:
         body, _ = await read_body(request)
-        if_match = request.headers.get("if-match")
-
-        def work(conn: Connection) -> tuple[dict[str, Any], int]:
-            return conditional_update(
-                conn,
-                request,
-                kinds,
-                pick_kind,
-                body,
-                condition(request),
-                known_types=known,
-                if_match=if_match,
-            )
-
-        resource, status = await run_in_threadpool(server.run_write, work)
+        work = partial(crud.update, **given(request))
+        resource, status = await run_in_threadpool(work, server, caller_of(request), target, body)
         return answer_resource(request, resource, status)
 
     async def patch(request: Request) -> Response:
         body, is_json_patch = await read_body(request, allow_json_patch=True)
-        if_match = request.headers.get("if-match")
-
-        def work(conn: Connection) -> dict[str, Any]:
-            return conditional_patch(
-                conn,
-                request,
-                kinds,
-                body,
-                condition(request),
-                known_types=known,
-                if_match=if_match,
-                json_patch=is_json_patch,
-            )
-
-        return answer_resource(request, await run_in_threadpool(server.run_write, work))
+        work = partial(crud.patch, json_patch=is_json_patch, **given(request))
+        return answer_resource(
+            request, await run_in_threadpool(work, server, caller_of(request), target, body)
+        )
 
     async def delete(request: Request) -> Response:
-        if_match = request.headers.get("if-match")
-
-        def work(conn: Connection) -> bool:
-            return conditional_delete(
-                conn, request, kinds, condition(request), known_types=known, if_match=if_match
-            )
-
-        await run_in_threadpool(server.run_write, work)
+        work = partial(crud.delete, **given(request))
+        await run_in_threadpool(work, server, caller_of(request), target)
         return Response(status_code=204)
 
     _add(app, path, update, "PUT", tag, show)
@@ -413,32 +326,40 @@ def _add(
 
 
 def _instance_routes(
-    app: FastAPI, server: Server, path: str, resolve: KindResolver, tag: str, show: bool
+    app: FastAPI, server: Server, path: str, target: Address, tag: str, show: bool
 ) -> None:
     item = path + "/{ident}"
-    _add(app, item, _read(server, resolve), "GET", tag, show)
-    _add(app, item, _update(server, resolve), "PUT", tag, show)
-    _add(app, item, _patch(server, resolve), "PATCH", tag, show)
-    _add(app, item, _delete(server, resolve), "DELETE", tag, show)
+    _add(app, item, _read(server, target), "GET", tag, show)
+    _add(app, item, _update(server, target), "PUT", tag, show)
+    _add(app, item, _patch(server, target), "PATCH", tag, show)
+    _add(app, item, _delete(server, target), "DELETE", tag, show)
+
+
+def sub_path_address(registry: Registry, kind: Resource) -> Address:
+    """What a kind's own Codoc path (`/encounter/movement/3/`) names: bare numbers."""
+    return Address(registry.types[kind.fhir_type], (kind,), None, codoc=True, sub_path=True)
+
+
+def type_addresses(fhir_type: FhirType) -> tuple[Address, Address]:
+    """What a type's Codoc path (Codoc keys) and its standard path (FHIR ids) name."""
+    kinds = tuple(fhir_type.kinds)
+    return Address(fhir_type, kinds, None, codoc=True), Address(fhir_type, kinds, None)
 
 
 def _sub_path_routes(app: FastAPI, server: Server, kind: Resource) -> None:
     """`/encounter/movement/3/`: the kind's own path, taking the bare number."""
     path = f"{BASE}/{kind.codoc_path}"
-    resolve = sub_path_resolver(kind)
-    _add(app, path, _create(server, lambda body: kind, [kind]), "POST", kind.fhir_type, True)
-    _conditional_routes(app, server, path, lambda body: kind, [kind], kind.fhir_type, True)
-    _instance_routes(app, server, path, resolve, kind.fhir_type, True)
+    target = sub_path_address(server.registry, kind)
+    _add(app, path, _create(server, target), "POST", kind.fhir_type, True)
+    _conditional_routes(app, server, path, target, kind.fhir_type, True)
+    _instance_routes(app, server, path, target, kind.fhir_type, True)
 
 
 def _type_routes(app: FastAPI, server: Server, fhir_type: FhirType) -> None:
     standard = f"{BASE}/{fhir_type.name}"
     codoc = f"{BASE}/{fhir_type.codoc_path}"
-    for path in (codoc, standard):
-        create = _create(server, fhir_type.kind_for_create, fhir_type.kinds)
-        _add(app, path, create, "POST", fhir_type.name)
-        _conditional_routes(
-            app, server, path, fhir_type.kind_for_create, fhir_type.kinds, fhir_type.name, True
-        )
-    _instance_routes(app, server, codoc, fhir_type.resolve_codoc_key, fhir_type.name, True)
-    _instance_routes(app, server, standard, standard_resolver(fhir_type), fhir_type.name, True)
+    codoc_target, standard_target = type_addresses(fhir_type)
+    for path, target in ((codoc, codoc_target), (standard, standard_target)):
+        _add(app, path, _create(server, target), "POST", fhir_type.name)
+        _conditional_routes(app, server, path, target, fhir_type.name, True)
+        _instance_routes(app, server, path, target, fhir_type.name, True)

@@ -1,112 +1,34 @@
 """Search routes: type searches on the Codoc and standard paths, Codoc sub-paths, POST
 `_search` (form-encoded), and Patient compartments (`/Patient/1/Procedure`).
 
-A patient-scoped caller (`request.state.patient_restriction`, set by the security layer)
-only ever sees that patient's rows in matches and compartments; included resources pass
-the caller's Visibility of their own type (api/visibility.py).
+The search itself, and who may see what it finds, is the interaction layer's
+(interactions/search.py); here the request is parsed and the Bundle sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from codoc_fhir.api.origin import public_origin
-from codoc_fhir.api.routes import BASE, _add, base_url, check_format
-from codoc_fhir.api.visibility import Visibility
+from codoc_fhir.api.routes import BASE, _add, check_format
+from codoc_fhir.api.visibility import caller_of
 from codoc_fhir.fhir.errors import UnsupportedMediaType
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.responses import fhir_response
+from codoc_fhir.interactions.search import search as run_search
 from codoc_fhir.resources.base import Resource
-from codoc_fhir.search.bundle import searchset
+from codoc_fhir.resources.registry import Address
 from codoc_fhir.search.clauses import patient_column
-from codoc_fhir.search.execute import SearchScope, run_search
-from codoc_fhir.search.includes import check_include
-from codoc_fhir.search.model import SearchRequest, is_lenient, parse_search
+from codoc_fhir.search.model import is_lenient
 
 FORM = "application/x-www-form-urlencoded"
-
-
-def search_bundle(
-    server: Any,
-    kinds: Sequence[Resource],
-    pairs: list[tuple[str, str]],
-    *,
-    self_url: str,
-    server_base: str,
-    lenient: bool = False,
-    patient: int | None = None,
-    compartment: int | None = None,
-    visible: Callable[[Resource], Any | None] | None = None,
-) -> dict[str, Any]:
-    """Parse, run and answer a search (call it in the threadpool).
-
-    The query is parsed before a connection is opened: a search refused for its cost (or
-    any other 400) never reaches the database.
-    """
-    request = parse_for(server.registry, kinds, pairs, lenient)
-    scope = search_scope(server.registry, kinds, patient, compartment, visible)
-    return server.run_read(
-        lambda conn: searchset(
-            request,
-            run_search(conn, scope, request, server.registry),
-            self_url,
-            server_base,
-        )
-    )
-
-
-def parse_for(
-    registry: Any, kinds: Sequence[Resource], pairs: list[tuple[str, str]], lenient: bool
-) -> SearchRequest:
-    """The parsed search, held to the registry's cost limits (CODOC_MAX_SEARCH_VALUES)."""
-    return parse_search(
-        pairs,
-        kinds,
-        lenient=lenient,
-        known_types=registry.types.keys(),
-        include_ok=lambda spec: check_include(registry, spec),
-        max_values=registry.max_search_values,
-        kinds_of=lambda name: registry.types[name].kinds,
-    )
-
-
-def search_scope(
-    registry: Any,
-    kinds: Sequence[Resource],
-    patient: int | None,
-    compartment: int | None,
-    visible: Callable[[Resource], Any | None] | None = None,
-) -> SearchScope:
-    all_kinds = registry.types[kinds[0].fhir_type].kinds
-    return SearchScope(kinds, all_kinds, patient, compartment, visible)
-
-
-def search_in(
-    conn: Connection,
-    registry: Any,
-    kinds: Sequence[Resource],
-    pairs: list[tuple[str, str]],
-    *,
-    self_url: str,
-    server_base: str,
-    lenient: bool = False,
-    patient: int | None = None,
-    compartment: int | None = None,
-    visible: Callable[[Resource], Any | None] | None = None,
-) -> dict[str, Any]:
-    """The searchset Bundle of a search run in `conn` (a Bundle entry's GET, for one);
-    `visible` says which rows of each kind may be included (see SearchScope)."""
-    request = parse_for(registry, kinds, pairs, lenient)
-    scope = search_scope(registry, kinds, patient, compartment, visible)
-    return searchset(request, run_search(conn, scope, request, registry), self_url, server_base)
 
 
 async def _pairs(request: Request, form: bool) -> list[tuple[str, str]]:
@@ -126,22 +48,22 @@ def _compartment_id(text: str) -> int:
 
 
 def _endpoint(server: Any, kinds: Sequence[Resource], *, form: bool, compartment: bool) -> Any:
+    address = Address(server.registry.types[kinds[0].fhir_type], tuple(kinds))
+
     async def answer(request: Request, patient_id: str | None) -> Response:
         check_format(request)
         pairs = await _pairs(request, form)
         origin = public_origin(request)
         path = request.url.path.removesuffix("/_search")
         bundle = await run_in_threadpool(
-            search_bundle,
+            run_search,
             server,
-            kinds,
+            caller_of(request),
+            address,
             pairs,
             self_url=origin + path,
-            server_base=base_url(request),
             lenient=is_lenient(request.headers.get("prefer")),
-            patient=getattr(request.state, "patient_restriction", None),
             compartment=_compartment_id(patient_id) if patient_id is not None else None,
-            visible=Visibility.of(request).rows,
         )
         return fhir_response(request, bundle)
 

@@ -52,6 +52,13 @@ class ReferenceNotFound(FhirError):
     status, code = 400, "not-found"
 
 
+class Forbidden(FhirError):
+    """The caller's scopes do not grant the interaction (raised by the interaction layer's
+    Caller, so it lives with the other errors rather than in the HTTP layer)."""
+
+    status, code = 403, "forbidden"
+
+
 class NotFound(FhirError):
     status, code = 404, "not-found"
 

@@ -16,15 +16,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection
-from starlette.requests import Request
 
-from codoc_fhir.api.auth import check_patient
 from codoc_fhir.fhir.errors import NotFound, PreconditionFailed
+from codoc_fhir.interactions.caller import Caller
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.search.matches import find_matches
 from codoc_fhir.warehouse.db import lock_name
 
-# `Practitioner?identifier=...`: a reference by search, not by id.
 # Query parameters of a POST that shape the answer, not the condition.
 ANSWER_PARAMS = ("_format", "_pretty")
 
@@ -77,12 +75,12 @@ def _only_match(
     conn: Connection,
     kinds: Sequence[Resource],
     condition: list[tuple[str, str]],
-    request: Request,
+    caller: Caller,
     known_types: Sequence[str],
     what: str,
 ) -> tuple[Resource, int] | None:
     """The one row of `kinds` the condition names, None for none; 412 for several."""
-    patient = getattr(request.state, "patient_restriction", None)
+    patient = caller.patient_num
     matches = find_matches(conn, kinds, condition, known_types=known_types, patient=patient)
     if len(matches) > 1:
         raise PreconditionFailed(
@@ -93,7 +91,7 @@ def _only_match(
 
 def conditional_update(
     conn: Connection,
-    request: Request,
+    caller: Caller,
     kinds: Sequence[Resource],
     pick_kind: Callable[[Any], Resource],
     body: Any,
@@ -107,24 +105,22 @@ def conditional_update(
     A body `id` must be the matched resource's (as for PUT Type/id); with no match it is
     ignored like any id sent on a create (ids are assigned by the server).
     """
-    found = _only_match(conn, kinds, condition, request, known_types, "updated")
+    found = _only_match(conn, kinds, condition, caller, known_types, "updated")
     if found is None:
         kind = pick_kind(body)
         resource = kind.create(conn, body)
-        num = kind.parse_fhir_id(str(resource["id"]))
-        if num is not None:
-            check_patient(request, conn, kind, num, write=True, created=True)
+        caller.check_created(conn, kind, resource)
         return resource, 201
     kind, num = found
-    check_patient(request, conn, kind, num, write=True)
+    caller.check_owner(conn, kind, num, write=True)
     resource = kind.update(conn, num, body, if_match)
-    check_patient(request, conn, kind, num, write=True, created=True)
+    caller.check_owner(conn, kind, num, write=True, created=True)
     return resource, 200
 
 
 def conditional_patch(
     conn: Connection,
-    request: Request,
+    caller: Caller,
     kinds: Sequence[Resource],
     changes: Any,
     condition: list[tuple[str, str]],
@@ -134,19 +130,19 @@ def conditional_patch(
     json_patch: bool = False,
 ) -> dict[str, Any]:
     """`PATCH Type?<search>`: the one matching resource is patched; none 404, several 412."""
-    found = _only_match(conn, kinds, condition, request, known_types, "patched")
+    found = _only_match(conn, kinds, condition, caller, known_types, "patched")
     if found is None:
         raise NotFound("No resource matches the condition: nothing was patched")
     kind, num = found
-    check_patient(request, conn, kind, num, write=True)
+    caller.check_owner(conn, kind, num, write=True)
     resource = kind.patch(conn, num, changes, if_match, json_patch=json_patch)
-    check_patient(request, conn, kind, num, write=True, created=True)
+    caller.check_owner(conn, kind, num, write=True, created=True)
     return resource
 
 
 def conditional_delete(
     conn: Connection,
-    request: Request,
+    caller: Caller,
     kinds: Sequence[Resource],
     condition: list[tuple[str, str]],
     *,
@@ -155,10 +151,10 @@ def conditional_delete(
 ) -> bool:
     """`DELETE Type?<search>`: deletes the one matching resource (True); no match deletes
     nothing (False, still a success as FHIR says); several matches 412."""
-    found = _only_match(conn, kinds, condition, request, known_types, "deleted")
+    found = _only_match(conn, kinds, condition, caller, known_types, "deleted")
     if found is None:
         return False
     kind, num = found
-    check_patient(request, conn, kind, num, write=True)
+    caller.check_owner(conn, kind, num, write=True)
     kind.delete(conn, num, if_match)
     return True
