@@ -264,9 +264,7 @@ def _add_plain(app: FastAPI, path: str, endpoint: Any, method: str, summary: str
 
 
 def install_export_routes(app: FastAPI, server: Any) -> None:
-    """`$export`, its status/file URLs and `$everything`: before `/{Type}/{ident}`."""
-    from codoc_fhir.api.everything import everything_endpoint
-
+    """`$export` and its status/file URLs: before `/{Type}/{ident}`."""
     _add(app, f"{BASE}/$export", _kickoff(server, False), "GET", "Bulk Data", True, OPERATION_DOC)
     patient_export = _kickoff(server, True)
     for name in ("patient", "Patient"):
@@ -275,11 +273,6 @@ def install_export_routes(app: FastAPI, server: Any) -> None:
     for name in ("group", "Group"):
         path = f"{BASE}/{name}/{{group_id}}/$export"
         _add(app, path, group_export, "GET", "Group", True, OPERATION_DOC)
-    everything = everything_endpoint(server)
-    summary = "Everything about one patient: the Patient and its compartment ($everything)"
-    for name in ("patient", "Patient"):
-        path = f"{BASE}/{name}/{{patient_id}}/$everything"
-        _add(app, path, everything, "GET", "Patient", summary=summary)
     status_path = f"{BASE}/{STATUS_PATH}/{{job_id}}"
     _add_plain(app, status_path, _status(server), "GET", "Poll an export job (202 until done)")
     _add_plain(app, status_path, _cancel(server), "DELETE", "Cancel an export job")

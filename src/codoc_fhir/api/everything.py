@@ -13,15 +13,22 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from fastapi import FastAPI
 from sqlalchemy import Connection, and_, false, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from codoc_fhir.api.export_jobs import exported_kinds, rows_after, rows_clause
+from codoc_fhir.api.bulk_export import (
+    compartment_types,
+    readable_types,
+    requested_types,
+    since_of,
+)
 from codoc_fhir.api.origin import public_origin
-from codoc_fhir.api.routes import base_url, check_format
+from codoc_fhir.api.routes import BASE, _add, base_url, check_format
 from codoc_fhir.api.visibility import Visibility
+from codoc_fhir.bulk.export import exported_kinds, rows_after, rows_clause
 from codoc_fhir.fhir.errors import Invalid, NotFound
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.resources.base import Resource
@@ -66,8 +73,6 @@ def everything_page(
 ) -> tuple[list[dict[str, Any]], int, str | None]:
     """One page: (resources, total over all pages, next cursor or None); each kind's rows
     are the compartment's that the caller's `visibility` lets through."""
-    from codoc_fhir.api.bulk_export import since_of
-
     since, count = since_of(pairs), _count(pairs)
     start, after = _cursor(pairs)
     kinds = _kinds(registry, types)
@@ -137,7 +142,6 @@ def everything_bundle(
 
 def everything_endpoint(server: Any) -> Any:
     """The handler of GET `/Patient/{patient_id}/$everything`."""
-    from codoc_fhir.api.bulk_export import compartment_types, readable_types, requested_types
 
     async def everything(request: Request, patient_id: str) -> Response:
         check_format(request)
@@ -167,3 +171,12 @@ def everything_endpoint(server: Any) -> Any:
         return fhir_response(request, bundle)
 
     return everything
+
+
+def install_everything_routes(app: FastAPI, server: Any) -> None:
+    """`Patient/{id}/$everything` in both path forms: before `/Patient/{ident}`."""
+    everything = everything_endpoint(server)
+    summary = "Everything about one patient: the Patient and its compartment ($everything)"
+    for name in ("patient", "Patient"):
+        path = f"{BASE}/{name}/{{patient_id}}/$everything"
+        _add(app, path, everything, "GET", "Patient", summary=summary)

@@ -15,6 +15,7 @@ from codoc_fhir.api.bulk_export import install_export_routes
 from codoc_fhir.api.bundles import install_bundle_routes
 from codoc_fhir.api.capability import capability_statement
 from codoc_fhir.api.codesystem_routes import install_concept_routes
+from codoc_fhir.api.everything import install_everything_routes
 from codoc_fhir.api.extract_phenotypes import install_extraction_routes
 from codoc_fhir.api.history import install_history_routes
 from codoc_fhir.api.plain_routes import PlainRoutes
@@ -45,7 +46,8 @@ def install_routes(app: FastAPI, server: Server) -> None:
     _add(app, f"{BASE}/metadata", metadata, "GET", "Capabilities", summary=summary)
     install_smart_routes(app, server)
     install_bundle_routes(app, server)  # POST on the base URL: transaction and batch
-    install_export_routes(app, server)  # $export, $everything: before `/Patient/{ident}`
+    install_export_routes(app, server)  # $export: before `/Patient/{ident}`
+    install_everything_routes(app, server)  # $everything: before `/Patient/{ident}`
     install_history_routes(app, server)  # `/procedure/_history`: before `/procedure/{ident}`
     install_validate_routes(app, server)
     install_terminology_routes(app, server)  # `/CodeSystem/$lookup`: before `/CodeSystem/{ident}`

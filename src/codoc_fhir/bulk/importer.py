@@ -1,7 +1,7 @@
 """`codoc-fhir import`: bulk load of FHIR resources from NDJSON and Bundle files.
 
-Every resource goes through the same mapping as `POST /Type` (the registry's
-`kind_for_create(body).create(conn, body)`), so every contract check applies. Resources
+Every resource goes through the interaction layer's create and update, as `POST /Type`
+does (interactions/ingest.py, as the system caller), so every contract check applies. Resources
 are committed in batches; each batch's transaction also records how far the file got
 (fhir_import_checkpoint) and which source ids became which of ours (fhir_import_id_map),
 so an interrupted run resumes where it stopped and a re-run creates nothing twice.
@@ -45,6 +45,9 @@ from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
 from codoc_fhir.fhir.references import ReferenceOutsideRun, outside_run
+from codoc_fhir.interactions import ingest
+from codoc_fhir.interactions.caller import Caller
+from codoc_fhir.interactions.database import Joined
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import FhirType, build_registry
 from codoc_fhir.search.matches import resolve_conditional_references
@@ -64,6 +67,9 @@ ANALYZED_TABLES = (
     "dwh_resource_history",
     "fhir_import_id_map",
 )
+
+
+SYSTEM = Caller.system()  # an import is the system writing, under no token
 
 
 @dataclass
@@ -441,13 +447,10 @@ class Importer:
         its next version; our id. Conditional references (`Practitioner?identifier=...`)
         name the one resource their search finds, as in a transaction Bundle."""
         body = resolve_conditional_references(conn, self.registry.types, body)
+        db = Joined(conn, self.registry)
         if known is None:
-            created = fhir_type.kind_for_create(body).create(conn, body, read_back=False)
-            return str(created["id"])
-        target = known.split("/", 1)[1]
-        kind, num = fhir_type.resolve_id(target)
-        kind.update(conn, num, body)
-        return target
+            return ingest.create_id(db, SYSTEM, fhir_type, body)
+        return ingest.update_id(db, SYSTEM, fhir_type, known.split("/", 1)[1], body)
 
     # --- reporting ---------------------------------------------------------------------
 
@@ -532,7 +535,9 @@ class BatchRun:
             return True
         try:
             with self.conn.begin_nested(), outside_run(()):
-                targets = group[0].kind.create_many(self.conn, [item.body for item in group])
+                bodies = [item.body for item in group]
+                db = Joined(self.conn, self.importer.registry)
+                targets = ingest.create_ids(db, SYSTEM, group[0].kind, bodies)
         except Exception as error:  # any refusal: learn which record it was, one at a time
             if isinstance(error, DBAPIError) and (
                 error.connection_invalidated or isinstance(error, InterfaceError)
