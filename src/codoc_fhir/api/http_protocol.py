@@ -85,7 +85,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_fits(self, data: bytes) -> bool:
         """Count the bytes of a head being received; refuse it past MAX_HEAD_BYTES."""
-        if not self.head and 0 <= data.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES):
+        if not self.head and data.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES) >= 0:
             self._disarm()  # the usual case: a whole head in one read, nothing to keep
             return True
         if self.head_deadline is None:
