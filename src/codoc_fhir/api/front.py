@@ -153,7 +153,7 @@ class Front:
         await self.after_forwarded(scope, receive, send)
 
     def _resolve(self, scope: Scope, first: dict[bytes, bytes]) -> None:
-        """api/origin.py's ForwardedMiddleware: the public host and origin of the request."""
+        """X-Forwarded-* from trusted proxies only (api/origin.py): the public host and origin."""
         raw = first.get(b"host")
         host = (raw.decode("latin-1").split(",")[0].strip() or None) if raw else None
         host = host or _local_host(scope)
@@ -243,7 +243,7 @@ class Front:
         return self.max_bytes
 
     def _authenticate(self, scope: Scope, state: dict[str, Any], named: Any) -> None:
-        """api/auth.py's AuthMiddleware: the principal, or the 401 to answer after the
+        """The bearer token (api/auth.py): the principal, or the 401 to answer after the
         rate limit has counted the failure against the client address."""
         state["user_id"] = "anonymous"
         state["principal"] = None
