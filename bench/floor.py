@@ -84,7 +84,7 @@ def procedure(row: dict[str, Any]) -> dict[str, Any]:
     ident = str(row["data_num"])
     identifiers = [{"use": "official", "value": ident}]
     if row["id_data_source"]:
-        identifiers.append({"use": "usual", "value": row["id_data_source"]})
+        identifiers.append({"value": row["id_data_source"]})  # the source id: no `use`
     coding = {"system": f"urn:codoc:fhir:codesystem:{row['thesaurus_code']}"}
     coding |= {"code": row["concept_code"], "display": row["concept_str"]}
     answer: dict[str, Any] = {

@@ -248,20 +248,25 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         result["ceiling"] = alternated["targets"]["ceiling"]
         scenarios: dict[str, Any] = {"read": alternated["targets"]["api"]}
         base = bases["api"]
-        for name in ("search_subject", "search_subject_date", "create"):
+        others = () if args.only_read else ("search_subject", "search_subject_date", "create")
+        for name in others:
             print(f"== {backend}: {name}", flush=True)
             scenarios[name] = measure(base, lines[name], args)
-        print(f"== {backend}: code+date paged to the end", flush=True)
-        scenarios["search_code_date_paged"] = page_to_end(base, sample)
+        if not args.only_read:
+            print(f"== {backend}: code+date paged to the end", flush=True)
+            scenarios["search_code_date_paged"] = page_to_end(base, sample)
     result["scenarios"] = scenarios
+    result["ceiling_ratio"] = ceiling_ratio(result["ceiling"], scenarios["read"])
+    if "floor" in result:
+        result["floor_ratio"] = ceiling_ratio(result["floor"], scenarios["read"])
+    if args.only_read:  # --only read: the alternated rounds and nothing else
+        result["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
+        return result
     small = Sample(small_url, small_patients, args.seed)
     with servers.api_server(small_url, workers, logs / f"api_small_{backend}.log") as base:
         print(f"== {backend}: subject+date on {args.small_facts:,} facts", flush=True)
         small_run = measure(base, scenario_lines(small)["search_subject_date"], args)
     result["flatness"] = flatness(scenarios["search_subject_date"], small_run, args)
-    result["ceiling_ratio"] = ceiling_ratio(result["ceiling"], scenarios["read"])
-    if "floor" in result:
-        result["floor_ratio"] = ceiling_ratio(result["floor"], scenarios["read"])
     result["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     return result
 
@@ -390,7 +395,13 @@ def main() -> None:
     parser.add_argument("--sqlite-dir", default="/tmp", help="SQLite files and server logs")
     parser.add_argument("--no-fill", action="store_true", help="reuse the filled databases")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--only",
+        choices=["read"],
+        help="read: only the alternated read-by-id rounds (a short run, ~3 min at --rounds 3)",
+    )
     args = parser.parse_args()
+    args.only_read = args.only == "read"
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
     for backend in args.backends.split(","):

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from codoc_fhir import __version__
-from codoc_fhir.api.auth import AuthMiddleware, AuthRequiredMiddleware, TokenVerifier
+from codoc_fhir.api.auth import TokenVerifier
 from codoc_fhir.api.dispatch import group_routes_by_segment
 from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
-from codoc_fhir.api.fast_read import FastReadMiddleware
+from codoc_fhir.api.fast_read import FastRead
+from codoc_fhir.api.front import Front
 from codoc_fhir.api.install import install_routes
-from codoc_fhir.api.middleware import (
-    AccessLogMiddleware,
-    AccessLogWriter,
-    BodyLimitMiddleware,
-    BodyTimeoutMiddleware,
-    NegotiationMiddleware,
-)
-from codoc_fhir.api.origin import ForwardedMiddleware, HostCheckMiddleware, OriginPolicy
-from codoc_fhir.api.ratelimit import RateLimitMiddleware, build_rate_limiter
+from codoc_fhir.api.middleware import AccessLogWriter
+from codoc_fhir.api.origin import OriginPolicy
+from codoc_fhir.api.ratelimit import build_rate_limiter
 from codoc_fhir.api.routes import BASE, Server
 from codoc_fhir.config import Settings, get_settings
 from codoc_fhir.fhir.responses import FhirJSONResponse
@@ -72,10 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_routes(app, server)
     group_routes_by_segment(app, f"{BASE}/")
     install_docs(app, settings, [fhir_type.name for fhir_type in server.registry])
-    if reader is not None:  # innermost: after every check of the stack below
-        app.add_middleware(FastReadMiddleware, reader=reader, registry=registry, prefix=f"{BASE}/")
-    app.add_middleware(NegotiationMiddleware, prefix=f"{BASE}/")
-    install_security(app, settings, engine, writer)
+    install_front(
+        app, settings, engine, writer, FastRead(reader, registry, f"{BASE}/") if reader else None
+    )
     return app
 
 
@@ -90,11 +85,16 @@ def fast_reader(settings: Settings) -> FastReader | None:
     return FastReader(settings.database_url, settings.statement_timeout)
 
 
-def install_security(
-    app: FastAPI, settings: Settings, engine: Any, writer: AccessLogWriter | None
+def install_front(
+    app: FastAPI,
+    settings: Settings,
+    engine: Any,
+    writer: AccessLogWriter | None,
+    fast_read: FastRead | None,
 ) -> None:
-    """The middleware stack, outermost first: forwarded headers, CORS, access log, Host
-    check, body limit, body timeout, auth, rate limit, 401.
+    """Every check of a request, in one middleware (api/front.py), outermost first:
+    forwarded headers, CORS, access log, Host check, body limit, body timeout, auth, rate
+    limit, 401, 406, then the fast read.
 
     Forwarded headers are resolved first (only from trusted proxies), so the access log and
     the rate limit see the real client; CORS answers preflights before auth; the access
@@ -102,39 +102,39 @@ def install_security(
     found; the rate limit counts per token subject, and failed authentications per client
     address, before their 401 is answered.
     """
-    policy = OriginPolicy.from_settings(settings)
-    app.add_middleware(AuthRequiredMiddleware)
     limiter = build_rate_limiter(settings, engine)
     app.state.rate_limiter = limiter  # closed by the lifespan
-    if limiter is not None:
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    verifier = TokenVerifier(settings) if settings.auth_enabled else None
-    app.add_middleware(AuthMiddleware, verifier=verifier)
-    app.add_middleware(BodyTimeoutMiddleware, timeout=settings.request_timeout)
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     app.add_middleware(
-        BodyLimitMiddleware,
+        Front,
+        policy=OriginPolicy.from_settings(settings),
+        writer=writer,
         max_bytes=settings.max_body_bytes,
         transaction_bytes=settings.max_transaction_bytes,
+        timeout=settings.request_timeout,
+        verifier=TokenVerifier(settings) if settings.auth_enabled else None,
+        limiter=limiter,
+        fast_read=fast_read,
+        prefix=f"{BASE}/",
+        cors=partial(cors_middleware, origins=origins) if origins else None,
     )
-    app.add_middleware(HostCheckMiddleware, policy=policy)
-    if writer is not None:
-        app.add_middleware(AccessLogMiddleware, writer=writer)
-    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
-    if origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["*"],
-            expose_headers=[
-                "ETag",
-                "Location",
-                "Last-Modified",
-                "Content-Location",
-                "Retry-After",
-                "X-RateLimit-Limit",
-                "X-RateLimit-Remaining",
-            ],
-            max_age=600,
-        )
-    app.add_middleware(ForwardedMiddleware, policy=policy)
+
+
+def cors_middleware(app: Any, origins: list[str]) -> CORSMiddleware:
+    """Starlette's CORS middleware for the allowed origins."""
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=[
+            "ETag",
+            "Location",
+            "Last-Modified",
+            "Content-Location",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+        ],
+        max_age=600,
+    )

@@ -1,6 +1,6 @@
 """The fast read: `GET /v4.3.0/{Type}/{id}` answered on the event loop (PostgreSQL).
 
-The innermost middleware: every outer layer (forwarded headers, CORS, access log, Host
+The innermost step of api/front.py: every check (forwarded headers, CORS, access log, Host
 check, auth, rate limit, 401, 406) has run when a request gets here. A read by id of a
 kind answered in one row (resources/fast_read.py) is answered without FastAPI's routing,
 dependencies or thread-pool hand-off. It answers exactly what the generic route answers:
@@ -19,13 +19,13 @@ Those answers come from the one place that makes them, so they cannot drift apar
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from codoc_fhir.api.auth import Forbidden, Principal
 from codoc_fhir.api.dispatch import route_path
-from codoc_fhir.api.routes import resource_headers
 from codoc_fhir.fhir.errors import NotFound
 from codoc_fhir.fhir.responses import media_type_for
 from codoc_fhir.resources.base import Resource
@@ -81,11 +81,10 @@ def read_access(principal: Principal | None, fhir_type: str) -> tuple[bool, int 
         return False, None
 
 
-class FastReadMiddleware:
-    """Answers the plain reads by id it can; hands every other request on unchanged."""
+class FastRead:
+    """Answers the plain reads by id it can (api/front.py asks it, after every check)."""
 
-    def __init__(self, app: Any, reader: FastReader, registry: Registry, prefix: str) -> None:
-        self.app = app
+    def __init__(self, reader: FastReader, registry: Registry, prefix: str) -> None:
         self.reader = reader
         self.prefix = prefix
         self.segments = fast_types(registry)
@@ -93,22 +92,17 @@ class FastReadMiddleware:
             if answers_in_one_row(kind):
                 reader.statement(kind)
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and not scope.get("query_string")
-            and await self._answered(scope, send)
-        ):
-            return
-        await self.app(scope, receive, send)
-
-    async def _answered(self, scope: Scope, send: Any) -> bool:
+    async def answered(
+        self, scope: Scope, send: Any, accept: bytes, extra: list[tuple[bytes, bytes]] | None
+    ) -> bool:
+        """Whether the request was answered here (`extra`: headers to add to the answer)."""
+        if scope["method"] != "GET" or scope.get("query_string"):
+            return False
         target = read_target(route_path(scope), self.prefix, self.segments)
         if target is None:
             return False
         kind, num = target
-        principal = (scope.get("state") or {}).get("principal")
+        principal = scope["state"].get("principal")
         allowed, patient = read_access(principal, kind.fhir_type)
         if not allowed:
             return False
@@ -122,7 +116,7 @@ class FastReadMiddleware:
             resource = self.reader.render(kind, row)
         except Exception:  # the generic route answers it (and logs it) the usual way
             return False
-        await _send_resource(scope, send, resource)
+        await _send_resource(send, resource, accept, extra)
         self.reader.served += 1
         return True
 
@@ -134,15 +128,42 @@ def _visible(kind: Resource, row: Any, patient: int | None) -> bool:
     return patient is None or column is None or row[column.name] == patient
 
 
-async def _send_resource(scope: Scope, send: Any, resource: dict[str, Any]) -> None:
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+JSON_TYPES: dict[bytes, bytes] = {}  # Accept -> content type answered (bounded below)
+
+
+def http_date(instant: str) -> bytes:
+    """`meta.lastUpdated` as an HTTP date, as `resource_headers` writes it
+    (email.utils.format_datetime, in a fifth of the time)."""
+    when = datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(UTC)
+    return (
+        f"{DAYS[when.weekday()]}, {when.day:02d} {MONTHS[when.month - 1]} {when.year:04d} "
+        f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} GMT"
+    ).encode("ascii")
+
+
+def content_type(accept: bytes) -> bytes:
+    found = JSON_TYPES.get(accept)
+    if found is None:
+        found = media_type_for(accept.decode("latin-1")).encode("latin-1")
+        if len(JSON_TYPES) < 256:
+            JSON_TYPES[accept] = found
+    return found
+
+
+async def _send_resource(
+    send: Any, resource: dict[str, Any], accept: bytes, extra: list[tuple[bytes, bytes]] | None
+) -> None:
     """The resource as `answer_resource` sends it: ETag, Last-Modified, content type."""
     body = orjson.dumps(resource)
-    accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in resource_headers(resource).items()
-    ]
+    meta = resource.get("meta") or {}
+    headers = [(b"etag", f'W/"{meta.get("versionId", "1")}"'.encode("latin-1"))]
+    if meta.get("lastUpdated"):
+        headers.append((b"last-modified", http_date(meta["lastUpdated"])))
     headers.append((b"content-length", str(len(body)).encode("latin-1")))
-    headers.append((b"content-type", media_type_for(accept.decode("latin-1")).encode("latin-1")))
+    headers.append((b"content-type", content_type(accept)))
+    if extra:
+        headers.extend(extra)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -1,8 +1,9 @@
 """The HTTP server's side of the limits on a request head, for uvicorn and gunicorn alike.
 
-uvicorn's h11 protocol bounds neither how long a client may take to send its request line
-and headers (its keep-alive timer stops at the first byte received), nor answers an
-oversized head with 414/431 (h11 only refuses with a 400). `BoundedH11Protocol` adds both:
+uvicorn's HTTP protocols bound neither how long a client may take to send its request line
+and headers (their keep-alive timer stops at the first byte received), nor answer an
+oversized head with 414/431. `BoundedHttpToolsProtocol` adds both to uvicorn's httptools
+protocol (llhttp, the C parser: measured faster than h11, docs/PERFORMANCE.md):
 
 - the head must arrive within CODOC_REQUEST_TIMEOUT seconds of the connection opening
   (or of the first byte of a later request on a kept-alive connection), else 408 and close;
@@ -21,16 +22,14 @@ import asyncio
 import os
 from typing import Any
 
-import h11
 import orjson
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.workers import UvicornWorker
 
 from codoc_fhir.config import ROOT_PATH_VARIABLE, get_settings
 from codoc_fhir.fhir.errors import operation_outcome
 
 MAX_HEAD_BYTES = 16 * 1024
-H11_MAX_EVENT_BYTES = MAX_HEAD_BYTES + 1024  # h11's own bound, for pipelined heads
 REASONS = {408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
 
 
@@ -46,8 +45,14 @@ def raw_outcome(status: int, code: str, diagnostics: str) -> bytes:
     return head.encode("ascii") + body
 
 
-class BoundedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline and a size limit on each request head."""
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size limit on each request head.
+
+    A head is being read from the connection's opening, and again from the end of each
+    request's message (the next bytes are the next request's head) until the parser calls
+    `on_headers_complete`. The bytes of a head are counted before the parser sees them, so
+    an oversized one is refused before anything of it reaches the application.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,6 +60,7 @@ class BoundedH11Protocol(H11Protocol):
         self.head_timeout = get_settings().request_timeout
         self.head = bytearray()
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.reading_head = True
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -65,12 +71,23 @@ class BoundedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.conn.their_state is h11.IDLE and not self._head_fits(data):
+        if self.reading_head and not self._head_fits(data):
             return
         super().data_received(data)
 
+    def on_headers_complete(self) -> None:
+        self.reading_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.reading_head = True
+        super().on_message_complete()
+
     def _head_fits(self, data: bytes) -> bool:
         """Count the bytes of a head being received; refuse it past MAX_HEAD_BYTES."""
+        if not self.head and data.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES) >= 0:
+            self._disarm()  # the usual case: a whole head in one read, nothing to keep
+            return True
         if self.head_deadline is None:
             self._arm()
         self.head += data
@@ -99,12 +116,15 @@ class BoundedH11Protocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self.head_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            if self.head:
-                message = f"The request headers did not arrive within {self.head_timeout:g} s"
-                self._refuse(408, message)
-            else:  # an idle connection: nothing was asked, nothing to answer
-                self.transport.close()
+        if not self.reading_head or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._arm()  # a pipelined head waits for the answer before it: not the client's fault
+        elif self.head:
+            message = f"The request headers did not arrive within {self.head_timeout:g} s"
+            self._refuse(408, message)
+        else:  # an idle connection: nothing was asked, nothing to answer
+            self.transport.close()
 
     def _refuse(self, status: int, diagnostics: str) -> None:
         self._disarm()
@@ -118,8 +138,7 @@ class BoundedH11Protocol(H11Protocol):
 def server_options() -> dict[str, Any]:
     """The uvicorn settings `serve` uses, with one worker or under gunicorn."""
     return {
-        "http": BoundedH11Protocol,
-        "h11_max_incomplete_event_size": H11_MAX_EVENT_BYTES,
+        "http": BoundedHttpToolsProtocol,
         "proxy_headers": False,
         "access_log": False,
     }

@@ -1,9 +1,8 @@
-"""ASGI middleware: content negotiation (406), the body size limit (413), the body read
-timeout (408), the access log."""
+"""What api/front.py uses for 406, 408 and 413 answers, and the access log: its rows and
+the background writer."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import re
@@ -14,10 +13,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from sqlalchemy import Engine
+import psycopg
+from sqlalchemy import Connection, Engine
 
 from codoc_fhir.fhir.errors import FhirError, operation_outcome
-from codoc_fhir.fhir.responses import check_acceptable
 from codoc_fhir.warehouse.schema import fhir_access_log
 
 Scope = dict[str, Any]
@@ -34,27 +33,6 @@ async def _send_outcome(send: Any, status: int, code: str, diagnostics: str) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-class NegotiationMiddleware:
-    """406 before anything runs when the client accepts no JSON (`Accept`, `_format`),
-    under the FHIR base path only (the API docs serve HTML)."""
-
-    def __init__(self, app: Any, prefix: str) -> None:
-        self.app = app
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
-            headers = dict(scope["headers"])
-            accept = headers.get(b"accept", b"").decode("latin-1")
-            wanted = _query_value(scope.get("query_string", b""), "_format")
-            try:
-                check_acceptable(accept, wanted)
-            except FhirError as error:
-                await _send_outcome(send, error.status, error.code, error.diagnostics)
-                return
-        await self.app(scope, receive, send)
-
-
 def _query_value(query: bytes, name: str) -> str | None:
     for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if key == name:
@@ -62,99 +40,8 @@ def _query_value(query: bytes, name: str) -> str | None:
     return None
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed.
-
-    Transaction and batch Bundles (POST on the base URL) have their own, larger limit.
-    """
-
-    def __init__(
-        self,
-        app: Any,
-        max_bytes: int,
-        transaction_bytes: int | None = None,
-        transaction_path: str = "/v4.3.0",
-    ) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.transaction_bytes = transaction_bytes
-        self.transaction_path = transaction_path
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.max_bytes
-        posts_bundle = scope.get("method") == "POST"
-        if posts_bundle and scope.get("path", "").rstrip("/") == self.transaction_path:
-            limit = self.transaction_bytes or limit
-        await self._limited(scope, receive, send, limit)
-
-    async def _limited(self, scope: Scope, receive: Any, send: Any, limit: int) -> None:
-        announced = dict(scope["headers"]).get(b"content-length")
-        if announced is not None and (not announced.isdigit() or int(announced) > limit):
-            await _send_outcome(send, 413, "too-costly", f"Request body larger than {limit} bytes")
-            return
-        received = 0
-        too_large = False
-
-        async def limited_receive() -> Any:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    too_large = True
-                    raise _BodyTooLarge()
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _send_outcome(send, 413, "too-costly", f"Request body larger than {limit} bytes")
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyTimedOut(FhirError):
     status, code = 408, "timeout"
-
-
-class BodyTimeoutMiddleware:
-    """408 (and the connection closed) when a client leaves `timeout` seconds between two
-    parts of its body (CODOC_REQUEST_TIMEOUT): a slow or stalled upload cannot hold a
-    worker forever. Once the body is complete, receive() is left alone (it then only
-    waits for a disconnect). Reading the headers is bounded by the HTTP protocol itself
-    (api/http_protocol.py).
-    """
-
-    def __init__(self, app: Any, timeout: float) -> None:
-        self.app = app
-        self.timeout = timeout
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.timeout:
-            await self.app(scope, receive, send)
-            return
-        complete = False
-
-        async def timed_receive() -> Any:
-            nonlocal complete
-            if complete:
-                return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), self.timeout)
-            except TimeoutError:
-                raise BodyTimedOut(
-                    f"The request body did not arrive within {self.timeout:g} s",
-                    headers={"Connection": "close"},
-                ) from None
-            complete = message["type"] != "http.request" or not message.get("more_body")
-            return message
-
-        await self.app(scope, timed_receive, send)
 
 
 class AccessLogWriter:
@@ -205,7 +92,7 @@ class AccessLogWriter:
                 return True
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(fhir_access_log.insert(), rows)
+                    write_rows(conn, rows)
             except Exception as error:
                 self.unwritten = rows
                 log.warning(
@@ -233,31 +120,22 @@ class AccessLogWriter:
             self.flush()
 
 
-class AccessLogMiddleware:
-    """One access log row per request: who, from where, what, how it ended; never bodies."""
+ACCESS_LOG_COLUMNS = [column.name for column in fhir_access_log.columns][1:]  # no key
+COPY_ACCESS_LOG = f"COPY fhir_access_log ({', '.join(ACCESS_LOG_COLUMNS)}) FROM STDIN"
 
-    def __init__(self, app: Any, writer: AccessLogWriter) -> None:
-        self.app = app
-        self.writer = writer
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = datetime.now(UTC)
-        clock = time.perf_counter()
-        status = 500
+def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert access log rows: PostgreSQL `COPY` (psycopg 3), one multi-row INSERT otherwise.
 
-        async def record_status(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            self.writer.add(_log_row(scope, status, started, time.perf_counter() - clock))
+    COPY streams the batch in one statement without SQLAlchemy's per-row parameter
+    processing: the writer thread holds the GIL the request path needs for less time."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or not isinstance(driver, psycopg.Connection):
+        conn.execute(fhir_access_log.insert(), rows)
+        return
+    with driver.cursor() as cursor, cursor.copy(COPY_ACCESS_LOG) as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in ACCESS_LOG_COLUMNS])
 
 
 def _header(headers: dict[bytes, bytes], name: bytes, limit: int) -> str | None:
@@ -273,9 +151,12 @@ def _redact(query: str) -> str:
     return _SECRET_PARAM.sub(r"\1\2=REDACTED", query)
 
 
-def _log_row(scope: Scope, status: int, started: datetime, elapsed: float) -> dict[str, Any]:
-    headers = dict(scope["headers"])
-    query = _redact(scope.get("query_string", b"").decode("latin-1"))
+def access_row(
+    scope: Scope, headers: dict[bytes, bytes], status: int, started: datetime, elapsed: float
+) -> dict[str, Any]:
+    """The access log row of a request (`headers`: the last value of each name)."""
+    raw_query = scope.get("query_string", b"")
+    query = _redact(raw_query.decode("latin-1")) if raw_query else ""
     url = scope.get("path", "") + (f"?{query}" if query else "")
     client = scope.get("client")
     ended = datetime.now(UTC)

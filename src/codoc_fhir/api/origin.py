@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from starlette.requests import Request
 
 from codoc_fhir import FHIR_VERSION
 from codoc_fhir.config import Settings
-from codoc_fhir.fhir.errors import operation_outcome
 
 Scope = dict[str, Any]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -123,65 +121,6 @@ def _local_host(scope: Scope) -> str:
     if not server:
         return ""
     return f"{_bracketed(server[0])}:{server[1]}" if server[1] else _bracketed(server[0])
-
-
-class ForwardedMiddleware:
-    """Outermost: believes X-Forwarded-* from trusted proxies only, and records in the
-    request state the public host and origin the rest of the stack uses."""
-
-    def __init__(self, app: Any, policy: OriginPolicy) -> None:
-        self.app = app
-        self.policy = policy
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):
-            self._resolve(scope)
-        await self.app(scope, receive, send)
-
-    def _resolve(self, scope: Scope) -> None:
-        headers = scope.get("headers") or []
-        host = _first(headers, b"host") or _local_host(scope)
-        scheme = scope.get("scheme", "http")
-        peer = scope.get("client")
-        if peer and self.policy.trusts(peer[0]):
-            forwarded_for = _all(headers, b"x-forwarded-for")
-            if forwarded_for:
-                scope["client"] = (self.policy.client_of(forwarded_for, peer[0]), 0)
-            proto = (_first(headers, b"x-forwarded-proto") or "").lower()
-            if proto in ("http", "https"):
-                scope["scheme"] = scheme = proto
-            host = _first(headers, b"x-forwarded-host") or host
-        state = scope.setdefault("state", {})
-        state["public_host"] = host
-        root = scope.get("root_path", "").rstrip("/")  # `serve --root-path` behind a proxy
-        state["public_origin"] = self.policy.base_url or f"{scheme}://{host}{root}"
-
-
-class HostCheckMiddleware:
-    """400 for a Host (or trusted X-Forwarded-Host) the server does not answer under: a
-    forged Host must never become a Location or a Bundle link."""
-
-    def __init__(self, app: Any, policy: OriginPolicy) -> None:
-        self.app = app
-        self.policy = policy
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        host = (scope.get("state") or {}).get("public_host", "")
-        local = scope.get("server")
-        if self.policy.allows(host, local[0] if local else None):
-            await self.app(scope, receive, send)
-            return
-        diagnostics = "The Host of the request is not one this server answers under"
-        body = orjson.dumps(operation_outcome("invalid", diagnostics))
-        headers = [
-            (b"content-type", b"application/fhir+json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 400, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def public_origin(request: Request) -> str:

@@ -4,7 +4,7 @@ file shared by the processes of the machine (api/ratelimit_local.py, the default
 the database (an atomic upsert on fhir_rate_limit: a write per request, the slowest).
 
 Anonymous requests are counted per client address, authenticated ones per token subject
-(the AuthMiddleware runs first and leaves the principal in the request state). Over the
+(api/front.py authenticates first and leaves the principal in the request state). Over the
 limit: 429 with Retry-After and an OperationOutcome `throttled`.
 """
 
@@ -233,50 +233,6 @@ def build_counter(settings: Settings, engine: Engine) -> Counter:
         except OSError as error:
             log.warning("rate-limit counters in the database: no local counter file (%s)", error)
     return DatabaseCounter(engine)
-
-
-class RateLimitMiddleware:
-    """429 once a caller used up its window; X-RateLimit-* headers on every answer."""
-
-    def __init__(self, app: Any, limiter: RateLimiter) -> None:
-        self.app = app
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or _exempt(scope):
-            await self.app(scope, receive, send)
-            return
-        key, limit = self._key_and_limit(scope)
-        if limit is None:
-            await self.app(scope, receive, send)
-            return
-        try:
-            remaining, retry_after = await self.limiter.check_async(key, limit)
-        except Exception:  # the counter store is down: serve rather than refuse everyone
-            log.exception("rate limit counter unavailable; request let through")
-            await self.app(scope, receive, send)
-            return
-        headers = [
-            (b"x-ratelimit-limit", str(limit.count).encode()),
-            (b"x-ratelimit-remaining", str(max(remaining, 0)).encode()),
-        ]
-        if remaining < 0:
-            await _send_throttled(send, limit, retry_after, headers)
-            return
-
-        async def with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message = dict(message, headers=[*message.get("headers", []), *headers])
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-    def _key_and_limit(self, scope: Scope) -> tuple[str, Limit | None]:
-        principal = (scope.get("state") or {}).get("principal")
-        if principal is not None:
-            return f"sub:{principal.subject}", self.limiter.authenticated
-        client = scope.get("client")
-        return f"ip:{client[0] if client else 'unknown'}", self.limiter.anonymous
 
 
 def _exempt(scope: Scope) -> bool:
