@@ -232,7 +232,7 @@ def _invalid_token(reason: str) -> Unauthorized:
     return Unauthorized(reason, headers={"WWW-Authenticate": header})
 
 
-def _missing_token() -> Unauthorized:
+def missing_token() -> Unauthorized:
     return Unauthorized(
         "Authentication required: send Authorization: Bearer <token>",
         headers={"WWW-Authenticate": 'Bearer realm="codoc-fhir"'},
@@ -252,62 +252,7 @@ def is_public(path: str) -> bool:
     )
 
 
-class AuthMiddleware:
-    """Verifies the bearer token; puts the principal and user id in the request state.
-
-    A failed authentication is not answered here but by `AuthRequiredMiddleware`, after
-    the rate limiter: failures count against the client address like anonymous requests.
-    """
-
-    def __init__(self, app: Any, verifier: TokenVerifier | None) -> None:
-        self.app = app
-        self.verifier = verifier
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        state["user_id"] = "anonymous"
-        state["principal"] = None
-        if self.verifier is not None and scope.get("method") != "OPTIONS":
-            try:
-                principal = self._authenticate(scope)
-            except Unauthorized as error:
-                if not is_public(scope.get("path", "")):
-                    state["auth_error"] = error
-                principal = None
-            if principal is not None:
-                state["principal"] = principal
-                state["user_id"] = principal.subject
-        await self.app(scope, receive, send)
-
-    def _authenticate(self, scope: Scope) -> Principal | None:
-        assert self.verifier is not None
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1").strip()
-        if not header:
-            raise _missing_token()
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
-            raise _missing_token()
-        return self.verifier.verify(token.strip())
-
-
-class AuthRequiredMiddleware:
-    """Answers the 401 the AuthMiddleware found, once the rate limiter has counted it."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        error = (scope.get("state") or {}).get("auth_error") if scope["type"] == "http" else None
-        if error is not None:
-            await _send_error(send, error)
-            return
-        await self.app(scope, receive, send)
-
-
-async def _send_error(send: Any, error: FhirError) -> None:
+async def send_error(send: Any, error: FhirError) -> None:
     body = orjson.dumps(operation_outcome(error.code, error.diagnostics))
     headers = [
         (b"content-type", b"application/fhir+json"),

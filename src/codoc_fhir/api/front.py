@@ -31,9 +31,9 @@ from codoc_fhir.api.auth import (
     Principal,
     TokenVerifier,
     Unauthorized,
-    _missing_token,
-    _send_error,
     is_public,
+    missing_token,
+    send_error,
 )
 from codoc_fhir.api.fast_read import FastRead
 from codoc_fhir.api.middleware import (
@@ -212,7 +212,7 @@ class Front:
         if error is None and scope["path"].startswith(self.prefix):
             error = self._not_acceptable(named.get(b"accept", b""), scope.get("query_string"))
         if error is not None:
-            await _send_error(_Answer(send, extra), error)
+            await send_error(_Answer(send, extra), error)
             return
         if self.fast_read is not None and await self.fast_read.answered(
             scope, send, first.get(b"accept", b""), extra
@@ -263,7 +263,7 @@ class Front:
         header = raw.decode("latin-1").strip()
         kind, _, token = header.partition(" ")
         if not header or kind.lower() != "bearer" or not token.strip():
-            raise _missing_token()
+            raise missing_token()
         return self.verifier.verify(token.strip())
 
     async def _rate_limit(
