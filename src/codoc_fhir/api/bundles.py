@@ -40,6 +40,7 @@ from codoc_fhir.api.bundle_entries import (
     rewrite_text,
     transaction_order,
 )
+from codoc_fhir.api.bundle_groups import create_group, groupable_kind, referenced_full_urls
 from codoc_fhir.api.origin import public_base
 from codoc_fhir.api.routes import (
     BASE,
@@ -58,6 +59,7 @@ from codoc_fhir.interactions.conditional import condition_pairs
 from codoc_fhir.interactions.database import Joined
 from codoc_fhir.interactions.operations import NotSupported, OperationCall, operation
 from codoc_fhir.interactions.search import search
+from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import Address
 from codoc_fhir.search.matches import resolve_conditional_references
 
@@ -294,18 +296,61 @@ def run_transaction(conn: Connection, context: Context, entries: list[Entry]) ->
     context.assigned.clear()
     entries = copy.deepcopy(entries)
     outcomes: dict[int, Outcome] = {}
+    registry = context.server.registry
+    group: list[Entry] = []
+    group_kind: Resource | None = None
+    referenced = referenced_full_urls(entries)
     for entry in transaction_order(entries):
         entry.resource = rewrite(entry.resource, context.assigned, entry.full_url)
         entry.url = rewrite_text(entry.url, context.assigned) or entry.url
         entry.if_none_exist = rewrite_text(entry.if_none_exist, context.assigned)
-        try:
-            outcome = run_entry(conn, context, entry)
-        except (FhirError, IntegrityError, DataError) as error:
-            raise _entry_error(context, entry, error) from None
-        if entry.method == "POST" and entry.full_url and outcome.location:
-            context.assigned[entry.full_url] = outcome.location
-        outcomes[entry.index] = outcome
+        kind = groupable_kind(registry, entry, referenced)
+        if group and kind is not group_kind:
+            _run_group(conn, context, group_kind, group, outcomes)
+            group = []
+        if kind is not None:
+            group.append(entry)
+            group_kind = kind
+            continue
+        _run_one(conn, context, entry, outcomes)
+    if group:
+        _run_group(conn, context, group_kind, group, outcomes)
     return [outcomes[entry.index] for entry in entries]
+
+
+def _run_one(
+    conn: Connection, context: Context, entry: Entry, outcomes: dict[int, Outcome]
+) -> None:
+    try:
+        outcome = run_entry(conn, context, entry)
+    except (FhirError, IntegrityError, DataError) as error:
+        raise _entry_error(context, entry, error) from None
+    if entry.method == "POST" and entry.full_url and outcome.location:
+        context.assigned[entry.full_url] = outcome.location
+    outcomes[entry.index] = outcome
+
+
+def _run_group(
+    conn: Connection,
+    context: Context,
+    kind: Resource | None,
+    group: list[Entry],
+    outcomes: dict[int, Outcome],
+) -> None:
+    """A run of plain creates of one kind together (api/bundle_groups.py); one at a time
+    when there is only one, or when the group is refused (to name the entry at fault)."""
+    created = None
+    if kind is not None and len(group) > 1:
+        created = create_group(conn, context.server.registry, context.caller, kind, group)
+    if created is None:
+        for entry in group:
+            _run_one(conn, context, entry, outcomes)
+        return
+    for entry, resource in zip(group, created, strict=True):
+        outcome = Outcome(201, resource, _location(resource))
+        if entry.full_url:
+            context.assigned[entry.full_url] = outcome.location or ""
+        outcomes[entry.index] = outcome
 
 
 def run_batch(context: Context, entries: list[Entry]) -> list[Outcome | FhirError]:

@@ -62,3 +62,16 @@ def create_ids(db: Database, caller: Caller, kind: Resource, bodies: Sequence[An
         return ids
 
     return db.run_write(work)
+
+
+def create_resources(
+    db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """`create_ids`, then each stored resource read back (a transaction Bundle answers
+    every entry's version, ETag and location): what one `create` per body would return."""
+    ids = create_ids(db, caller, kind, bodies)
+
+    def work(conn: Connection) -> list[dict[str, Any]]:
+        return [kind.read(conn, kind.parse_fhir_id(ident) or 0) for ident in ids]
+
+    return db.run_read(work)
