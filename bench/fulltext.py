@@ -24,7 +24,7 @@ import fill
 import httpx
 import servers
 from extraction import NEUTRAL, SYLLABLES
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from codoc_fhir.warehouse.db import make_engine, migrate
 
@@ -53,15 +53,6 @@ def texts(count: int, rng: random.Random, words: list[str]):
         while sum(len(part) for part in parts) < 1000:
             parts.append(rng.choice(NEUTRAL["french"]))
         yield " ".join(parts)
-
-
-def fresh_database() -> str:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{DATABASE}"
 
 
 def load(url: str, count: int, rng: random.Random, words: list[str]) -> float:
@@ -125,7 +116,7 @@ def main() -> None:
     words = vocabulary(rng, 20_000)
     url = PG_ADMIN.rsplit("/", 1)[0] + f"/{DATABASE}"
     if not args.reuse:
-        url = fresh_database()
+        url = servers.fresh_database(PG_ADMIN, DATABASE)
         seconds = load(url, args.documents, rng, words)
         print(f"loaded {args.documents} documents in {seconds:.0f} s", flush=True)
     queries = {

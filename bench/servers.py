@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -175,3 +176,13 @@ def machine() -> dict[str, Any]:
         "wrk": wrk_version.split("[")[0].strip(),
         "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
     }
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    """A new, empty PostgreSQL database `name` (dropped first if it exists); its URL."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"

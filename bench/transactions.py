@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from servers import HIGH_LIMIT, api_server, machine
-from sqlalchemy import create_engine, text
+from servers import HIGH_LIMIT, api_server, fresh_database, machine
 
 ADMIN_URL = os.environ.get(
     "CODOC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -96,15 +95,6 @@ def timed(base_url: str, work: Any, count: int, clients: int, size: int) -> floa
         return created / (time.perf_counter() - started)
 
 
-def fresh_database() -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    admin.dispose()
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--bundles", type=int, default=30, help="Bundles per round")
@@ -114,7 +104,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    url = fresh_database()
+    url = fresh_database(ADMIN_URL, DATABASE)
     log = Path("/tmp/codoc-bench-transactions.log")
     rounds: dict[str, list[float]] = {"transaction": [], "one_by_one": []}
     load_at_start = os.getloadavg()
