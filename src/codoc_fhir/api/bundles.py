@@ -51,13 +51,20 @@ from codoc_fhir.api.routes import (
 )
 from codoc_fhir.api.terminology import operation_named, parameters_of
 from codoc_fhir.api.visibility import caller_of
-from codoc_fhir.fhir.errors import Conflict, FhirError, Forbidden, Invalid, element_path
+from codoc_fhir.fhir.errors import (
+    Conflict,
+    FhirError,
+    Forbidden,
+    Invalid,
+    NotSupported,
+    element_path,
+)
 from codoc_fhir.fhir.responses import fhir_response
 from codoc_fhir.interactions import crud, history
 from codoc_fhir.interactions.caller import Caller
 from codoc_fhir.interactions.conditional import condition_pairs
 from codoc_fhir.interactions.database import Joined
-from codoc_fhir.interactions.operations import NotSupported, OperationCall, operation
+from codoc_fhir.interactions.operations import OperationCall, operation
 from codoc_fhir.interactions.search import search
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import Address

@@ -97,6 +97,13 @@ class UnsupportedMediaType(FhirError):
     status, code = 415, "not-supported"
 
 
+class NotSupported(FhirError):
+    """A request the server understands but does not do (a search modifier, a Bundle
+    method, an operation): 400, unlike a whole feature not built (501)."""
+
+    status, code = 400, "not-supported"
+
+
 class NotImplementedYet(FhirError):
     status, code = 501, "not-supported"
 

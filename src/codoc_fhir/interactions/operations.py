@@ -17,17 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from codoc_fhir.fhir.errors import FhirError, Invalid, operation_outcome
+from codoc_fhir.fhir.errors import FhirError, Invalid, NotSupported, operation_outcome
 from codoc_fhir.interactions.caller import Caller
 from codoc_fhir.interactions.database import Database
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.registry import Address
 
 MODES = ("create", "update", "delete")
-
-
-class NotSupported(FhirError):
-    status, code = 400, "not-supported"
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 
+from codoc_fhir.fhir.errors import NotSupported
 from codoc_fhir.search import cursor as cursors
 from codoc_fhir.search.clauses import kind_where, restriction
 from codoc_fhir.search.includes import included_resources
 from codoc_fhir.search.kept_tokens import KeptCodes
 from codoc_fhir.search.kind import SearchKind
-from codoc_fhir.search.model import NotSupported, SearchRequest, SortRule, params_of
+from codoc_fhir.search.model import SearchRequest, SortRule, params_of
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from codoc_fhir.fhir.errors import FhirError, Invalid
+from codoc_fhir.fhir.errors import FhirError, Invalid, NotSupported
 from codoc_fhir.search.kind import SearchKind, SearchParam
 
 DEFAULT_COUNT = 20
@@ -25,10 +25,6 @@ DEFAULT_MAX_VALUES = 100  # CODOC_MAX_SEARCH_VALUES
 # sends with `_count=0` to ask for the total (always computed here unless `_total=none`).
 IGNORED = frozenset({"_format", "_pretty", "_totalMethod"})
 TOTAL_MODES = ("none", "estimate", "accurate")
-
-
-class NotSupported(FhirError):
-    status, code = 400, "not-supported"
 
 
 class TooCostly(FhirError):
