@@ -10,7 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import update
 
-from codoc_fhir.api.export_jobs import join_exports
+from codoc_fhir.bulk.export_jobs import join_exports
 from codoc_fhir.warehouse.schema import dwh_data, dwh_patient, dwh_patient_stay, fhir_export_job
 from tests.factories import (
     count_rows,
