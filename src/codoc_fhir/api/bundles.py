@@ -354,10 +354,10 @@ def _run_group(
             _run_one(conn, context, entry, outcomes)
         return
     for entry, resource in zip(group, created, strict=True):
-        outcome = Outcome(201, resource, _location(resource))
+        location = _location(resource)
         if entry.full_url:
-            context.assigned[entry.full_url] = outcome.location or ""
-        outcomes[entry.index] = outcome
+            context.assigned[entry.full_url] = location
+        outcomes[entry.index] = Outcome(201, resource, location)
 
 
 def run_batch(context: Context, entries: list[Entry]) -> list[Outcome | FhirError]:
