@@ -59,12 +59,12 @@ def test_patients_sharing_an_identifier_in_one_bundle_are_a_conflict(client, eng
 
 def test_the_procedures_naming_the_patient_are_created_as_one_group(client, monkeypatch):
     groups: list[int] = []
-    create_ids = ingest.create_ids
+    create_resources = ingest.create_resources
 
     def recording(db, caller, kind, bodies):
         groups.append(len(bodies))
-        return create_ids(db, caller, kind, bodies)
+        return create_resources(db, caller, kind, bodies)
 
-    monkeypatch.setattr(ingest, "create_ids", recording)
+    monkeypatch.setattr(ingest, "create_resources", recording)
     assert client.post(f"{BASE}/", json=synthea_like(5)).status_code == 200
     assert groups == [5]  # the Patient, named by the others, ran alone before them

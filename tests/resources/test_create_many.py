@@ -105,7 +105,7 @@ def load(engine: Engine, database_url: str, bodies: list[dict], *, batch: bool) 
     kind = registry.types[bodies[0]["resourceType"]].kind_for_create(bodies[0])
     with engine.begin() as conn:
         if batch:
-            return kind.create_many(conn, copy.deepcopy(bodies))
+            return [resource["id"] for resource in kind.create_many(conn, copy.deepcopy(bodies))]
         return [kind.create(conn, copy.deepcopy(body), read_back=False)["id"] for body in bodies]
 
 

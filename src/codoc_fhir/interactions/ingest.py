@@ -48,30 +48,26 @@ def update_id(db: Database, caller: Caller, fhir_type: FhirType, ident: str, bod
     return db.run_write(work)
 
 
-def create_ids(db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any]) -> list[str]:
-    """Create every body of one kind together; their ids, in order. The first refusal
-    raises with the group half written: run it in a savepoint (the importer does, and then
-    replays the group one `create_id` at a time to learn which body failed)."""
+def create_resources(
+    db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Create every body of one kind together; the stored resources, in order, as one
+    `create` per body answers them (a transaction Bundle answers each entry's version,
+    ETag and location). The first refusal raises with the group half written: run it in a
+    savepoint (the importer and Bundles do, then replay the group one create at a time to
+    learn which body failed)."""
     caller = caller.allow(kind.fhir_type, "create")
 
-    def work(conn: Connection) -> list[str]:
-        ids = kind.create_many(conn, bodies)
+    def work(conn: Connection) -> list[dict[str, Any]]:
+        resources = kind.create_many(conn, bodies)
         if caller.patient_num is not None:
-            for ident in ids:
-                caller.check_created(conn, kind, {"id": ident})
-        return ids
+            for resource in resources:
+                caller.check_created(conn, kind, resource)
+        return resources
 
     return db.run_write(work)
 
 
-def create_resources(
-    db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any]
-) -> list[dict[str, Any]]:
-    """`create_ids`, then each stored resource read back (a transaction Bundle answers
-    every entry's version, ETag and location): what one `create` per body would return."""
-    ids = create_ids(db, caller, kind, bodies)
-
-    def work(conn: Connection) -> list[dict[str, Any]]:
-        return [kind.read(conn, kind.parse_fhir_id(ident) or 0) for ident in ids]
-
-    return db.run_read(work)
+def create_ids(db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any]) -> list[str]:
+    """`create_resources`, keeping only the ids (what the importer's id map holds)."""
+    return [str(resource["id"]) for resource in create_resources(db, caller, kind, bodies)]

@@ -212,13 +212,13 @@ class Resource:
         return resource
 
     @names_elements
-    def create_many(self, conn: Connection, bodies: Sequence[Any]) -> list[str]:
+    def create_many(self, conn: Connection, bodies: Sequence[Any]) -> list[dict[str, Any]]:
         """Create every body as `create` would, with the statements of the batch grouped:
         the same checks and mapping per body (look-ups cached, resources/lookups.py), then
-        one multi-row INSERT per table (main rows, kept elements, tokens, history). The ids,
-        in order. The first refusal raises and leaves the batch half done: call it in a
-        savepoint, and on an error go one body at a time to learn which one failed (the
-        importer does)."""
+        one multi-row INSERT per table (main rows, kept elements, tokens, history). The
+        stored resources, in order, as `create` answers them. The first refusal raises and
+        leaves the batch half done: call it in a savepoint, and on an error go one body at a
+        time to learn which one failed (the importer does)."""
         with lookups.batch():
             checked = [self.checked(body) for body in bodies]
             self.check_batch(checked)
@@ -232,7 +232,7 @@ class Resource:
             self.write_children_many(conn, nums, checked)
         resources = self.keep_many(conn, nums, checked)
         record_versions(conn, self, nums, "POST", resources, now)
-        return [self.fhir_id(num) for num in nums]
+        return resources
 
     def check_batch(self, bodies: Sequence[dict[str, Any]]) -> None:
         """Refuse a batch whose bodies would have checked each other one at a time (two
