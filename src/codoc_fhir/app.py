@@ -16,6 +16,7 @@ from codoc_fhir.api.dispatch import group_routes_by_segment
 from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
 from codoc_fhir.api.fast_read import FastRead
+from codoc_fhir.api.fast_search import FastSearch
 from codoc_fhir.api.front import Front
 from codoc_fhir.api.install import install_routes
 from codoc_fhir.api.middleware import AccessLogWriter
@@ -25,6 +26,7 @@ from codoc_fhir.api.routes import BASE, Server
 from codoc_fhir.config import Settings, get_settings
 from codoc_fhir.fhir.responses import FhirJSONResponse
 from codoc_fhir.resources.fast_read import FastReader
+from codoc_fhir.resources.fast_search import FastSearcher
 from codoc_fhir.resources.registry import build_registry
 from codoc_fhir.warehouse.db import make_engine, server_secret
 
@@ -64,12 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.server = server
     app.state.access_log = writer
     app.state.fast_reader = reader
+    searcher = FastSearcher(reader) if reader else None
+    app.state.fast_searcher = searcher
     install_error_handlers(app)
     install_routes(app, server)
     group_routes_by_segment(app, f"{BASE}/")
     install_docs(app, settings, [fhir_type.name for fhir_type in server.registry])
     install_front(
-        app, settings, engine, writer, FastRead(reader, registry, f"{BASE}/") if reader else None
+        app,
+        settings,
+        engine,
+        writer,
+        FastRead(reader, registry, f"{BASE}/") if reader else None,
+        FastSearch(searcher, registry, f"{BASE}/") if searcher else None,
     )
     return app
 
@@ -91,10 +100,11 @@ def install_front(
     engine: Any,
     writer: AccessLogWriter | None,
     fast_read: FastRead | None,
+    fast_search: FastSearch | None = None,
 ) -> None:
     """Every check of a request, in one middleware (api/front.py), outermost first:
     forwarded headers, CORS, access log, Host check, body limit, body timeout, auth, rate
-    limit, 401, 406, then the fast read.
+    limit, 401, 406, then the fast read or the fast search.
 
     Forwarded headers are resolved first (only from trusted proxies), so the access log and
     the rate limit see the real client; CORS answers preflights before auth; the access
@@ -115,6 +125,7 @@ def install_front(
         verifier=TokenVerifier(settings) if settings.auth_enabled else None,
         limiter=limiter,
         fast_read=fast_read,
+        fast_search=fast_search,
         prefix=f"{BASE}/",
         cors=partial(cors_middleware, origins=origins) if origins else None,
     )

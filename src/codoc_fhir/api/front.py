@@ -12,8 +12,8 @@ message. The checks, their order and their answers are the chain's:
 4. the bearer token (the principal in the request state), then the rate limit (429, and
    X-RateLimit-* on every later answer), then the 401 of a failed authentication;
 5. 406 under the FHIR base when the client accepts no JSON;
-6. the fast read by id (api/fast_read.py), else the application, with the body limit and
-   the body timeout on its `receive`.
+6. the fast read by id (api/fast_read.py), the fast search (api/fast_search.py), else the
+   application, with the body limit and the body timeout on its `receive`.
 
 The headers are read once (one dict; the first value where a check reads the first), and
 a read answered by the fast path allocates no wrapper of `send` or `receive`.
@@ -36,6 +36,7 @@ from codoc_fhir.api.auth import (
     send_error,
 )
 from codoc_fhir.api.fast_read import FastRead
+from codoc_fhir.api.fast_search import FastSearch
 from codoc_fhir.api.middleware import (
     AccessLogWriter,
     BodyTimedOut,
@@ -125,6 +126,7 @@ class Front:
         fast_read: FastRead | None,
         prefix: str,
         cors: Any = None,
+        fast_search: FastSearch | None = None,
     ) -> None:
         self.app = app
         self.policy = policy
@@ -136,6 +138,7 @@ class Front:
         self.verifier = verifier
         self.limiter = limiter
         self.fast_read = fast_read
+        self.fast_search = fast_search
         self.prefix = prefix
         # CORS sits between the forwarded headers and the rest, as it did in the chain.
         self.after_forwarded = cors(self.checked) if cors is not None else self.checked
@@ -214,11 +217,21 @@ class Front:
         if error is not None:
             await send_error(_Answer(send, extra), error)
             return
-        if self.fast_read is not None and await self.fast_read.answered(
-            scope, send, first.get(b"accept", b""), extra
-        ):
+        if await self._fast(scope, send, first.get(b"accept", b""), extra):
             return
         await self._application(scope, receive, send, limit, extra)
+
+    async def _fast(
+        self, scope: Scope, send: Any, accept: bytes, extra: list[tuple[bytes, bytes]] | None
+    ) -> bool:
+        """Whether the fast read or the fast search answered (a query string: a search)."""
+        if scope.get("query_string"):
+            return self.fast_search is not None and await self.fast_search.answered(
+                scope, send, accept, extra
+            )
+        return self.fast_read is not None and await self.fast_read.answered(
+            scope, send, accept, extra
+        )
 
     async def _application(
         self, scope: Scope, receive: Any, send: Any, limit: int, extra: Any

@@ -47,11 +47,12 @@ POOL_WAIT_SECONDS = 1.0
 NO_CONNECTION = cast(Connection, None)
 
 
-async def _first_row(
-    conn: psycopg.AsyncConnection[Any], sql: str, parameters: dict[str, Any]
-) -> RowMapping | None:
+async def _answer(
+    conn: psycopg.AsyncConnection[Any], sql: str, parameters: dict[str, Any], many: bool
+) -> Any:
+    """The first row (None when there is none), or every row with `many`."""
     cursor = await conn.execute(sql, parameters)
-    return cast(RowMapping | None, await cursor.fetchone())
+    return await cursor.fetchall() if many else await cursor.fetchone()
 
 
 class ReadFailed(Exception):
@@ -143,14 +144,23 @@ class FastReader:
 
     async def fetch(self, kind: Resource, num: int) -> RowMapping | None:
         """The row `num` of `kind` (None when there is none); ReadFailed when the database
-        cannot be asked. A pooled connection found dead is retried once, on a fresh one."""
+        cannot be asked."""
         compiled = self.statement(kind)
         parameters = {**compiled.parameters, KEY_PARAMETER: num}
+        return cast(RowMapping | None, await self.ask(compiled.sql, parameters, many=False))
+
+    async def fetch_all(self, sql: str, parameters: dict[str, Any]) -> list[RowMapping]:
+        """Every row of a compiled statement (the fast search's); ReadFailed as `fetch`."""
+        return cast(list[RowMapping], await self.ask(sql, parameters, many=True))
+
+    async def ask(self, sql: str, parameters: dict[str, Any], *, many: bool) -> Any:
+        """One statement on a pooled connection: ReadFailed when the database cannot be
+        asked. A pooled connection found dead is retried once, on a fresh one."""
         pool = await self._open_pool()
         try:
             async with pool.connection() as conn:
                 try:
-                    return await _first_row(conn, compiled.sql, parameters)
+                    return await _answer(conn, sql, parameters, many)
                 except psycopg.Error as error:
                     if not conn.broken:
                         raise ReadFailed(type(error).__name__) from error
@@ -158,16 +168,16 @@ class FastReader:
         except psycopg.Error as error:  # no connection from the pool (PoolTimeout)
             raise ReadFailed(type(error).__name__) from error
         self._drop_dead_connections(pool)
-        return await self._fetch_on_fresh_connection(compiled.sql, parameters)
+        return await self._ask_on_fresh_connection(sql, parameters, many)
 
-    async def _fetch_on_fresh_connection(
-        self, sql: str, parameters: dict[str, Any]
-    ) -> RowMapping | None:
+    async def _ask_on_fresh_connection(
+        self, sql: str, parameters: dict[str, Any], many: bool
+    ) -> Any:
         """The retry, on a connection of its own: the pool's others may be dead too."""
         try:
             conn = await psycopg.AsyncConnection.connect(self.conninfo, **self.connect_options)
             async with conn:
-                return await _first_row(conn, sql, parameters)
+                return await _answer(conn, sql, parameters, many)
         except psycopg.Error as error:
             raise ReadFailed(type(error).__name__) from error
 

@@ -79,39 +79,46 @@ def compare(prefix: Prefix, start: Any, end: Any, low: datetime, high: datetime)
     """SearchKind range [start, end] against the value range [low, high)."""
     if end is None:
         return _instant(prefix, start, low, high)
-    open_end = end.is_(None)
-    contained = and_(start >= low, end.is_not(None), end < high)
-    rules = {
-        Prefix.EQ: contained,
-        Prefix.NE: not_(contained),
-        Prefix.GT: or_(open_end, end >= high),
-        Prefix.LT: start < low,
-        Prefix.GE: or_(start >= low, open_end, end >= high),
-        Prefix.LE: or_(start < low, and_(end.is_not(None), end < high)),
-        Prefix.SA: start >= high,
-        Prefix.EB: and_(end.is_not(None), end < low),
-    }
-    if prefix is Prefix.AP:
-        wide_low, wide_high = _approximate(low, high)
-        return and_(start < wide_high, or_(open_end, end >= wide_low))
-    return rules[prefix]
+    return _PERIOD_RULES[prefix](start, end, low, high)
+
+
+# One rule per prefix, built only for the prefix asked: building every rule's expression for
+# each value made the date clauses the costliest part of a search's statement.
+_PERIOD_RULES: dict[Prefix, Any] = {
+    Prefix.EQ: lambda start, end, low, high: and_(start >= low, end.is_not(None), end < high),
+    Prefix.NE: lambda start, end, low, high: not_(and_(start >= low, end.is_not(None), end < high)),
+    Prefix.GT: lambda start, end, low, high: or_(end.is_(None), end >= high),
+    Prefix.LT: lambda start, end, low, high: start < low,
+    Prefix.GE: lambda start, end, low, high: or_(start >= low, end.is_(None), end >= high),
+    Prefix.LE: lambda start, end, low, high: or_(start < low, and_(end.is_not(None), end < high)),
+    Prefix.SA: lambda start, end, low, high: start >= high,
+    Prefix.EB: lambda start, end, low, high: and_(end.is_not(None), end < low),
+    Prefix.AP: lambda start, end, low, high: _approximate_period(start, end, low, high),
+}
+
+
+def _approximate_period(start: Any, end: Any, low: datetime, high: datetime) -> Any:
+    wide_low, wide_high = _approximate(low, high)
+    return and_(start < wide_high, or_(end.is_(None), end >= wide_low))
 
 
 def _instant(prefix: Prefix, column: Any, low: datetime, high: datetime) -> Any:
     if prefix is Prefix.AP:
         low, high = _approximate(low, high)
-    rules = {
-        Prefix.EQ: and_(column >= low, column < high),
-        Prefix.AP: and_(column >= low, column < high),
-        Prefix.NE: or_(column < low, column >= high),
-        Prefix.GT: column >= high,
-        Prefix.SA: column >= high,
-        Prefix.LT: column < low,
-        Prefix.EB: column < low,
-        Prefix.GE: column >= low,
-        Prefix.LE: column < high,
-    }
-    return rules[prefix]
+    return _INSTANT_RULES[prefix](column, low, high)
+
+
+_INSTANT_RULES: dict[Prefix, Any] = {
+    Prefix.EQ: lambda column, low, high: and_(column >= low, column < high),
+    Prefix.AP: lambda column, low, high: and_(column >= low, column < high),
+    Prefix.NE: lambda column, low, high: or_(column < low, column >= high),
+    Prefix.GT: lambda column, low, high: column >= high,
+    Prefix.SA: lambda column, low, high: column >= high,
+    Prefix.LT: lambda column, low, high: column < low,
+    Prefix.EB: lambda column, low, high: column < low,
+    Prefix.GE: lambda column, low, high: column >= low,
+    Prefix.LE: lambda column, low, high: column < high,
+}
 
 
 def _approximate(low: datetime, high: datetime) -> tuple[datetime, datetime]:
