@@ -115,7 +115,7 @@ class FastSearcher:
             if len(self.compiled) < MAX_SHAPES:
                 self.compiled[key.key] = compiled
         parameters = compiled.construct_params(extracted_parameters=key.bindparams)
-        return compiled.string, dict(parameters)
+        return compiled.string, dict(parameters or {})
 
     async def search(
         self,
