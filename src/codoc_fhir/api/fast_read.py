@@ -70,11 +70,13 @@ def read_target(
     return (kind, num) if answers_in_one_row(kind) else None
 
 
-def read_access(principal: Principal | None, fhir_type: str) -> tuple[bool, int | None]:
+def read_access(state: dict[str, Any], fhir_type: str) -> tuple[bool, int | None]:
     """Whether the caller may read `fhir_type` (no: the generic route answers the 403),
-    and the patient it is then confined to (None: every patient)."""
+    and the patient it is then confined to (None: every patient). Without a principal, the
+    request state's `patient_restriction` confines it, as the Caller of the route."""
+    principal: Principal | None = state.get("principal")
     if principal is None:
-        return True, None
+        return True, state.get("patient_restriction")
     try:
         return True, principal.access(fhir_type, READ)
     except Forbidden:
@@ -102,8 +104,7 @@ class FastRead:
         if target is None:
             return False
         kind, num = target
-        principal = scope["state"].get("principal")
-        allowed, patient = read_access(principal, kind.fhir_type)
+        allowed, patient = read_access(scope["state"], kind.fhir_type)
         if not allowed:
             return False
         try:

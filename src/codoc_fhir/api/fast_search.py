@@ -54,11 +54,13 @@ def search_types(registry: Registry) -> dict[str, FhirType]:
     return segments
 
 
-def search_access(principal: Principal | None, fhir_type: str) -> tuple[bool, int | None]:
+def search_access(state: dict[str, Any], fhir_type: str) -> tuple[bool, int | None]:
     """Whether the caller may search `fhir_type` (no: the generic route answers the 403),
-    and the patient its matches are confined to (None: every patient)."""
+    and the patient its matches are confined to (None: every patient). Without a principal,
+    the request state's `patient_restriction` confines it, as the Caller of the route."""
+    principal: Principal | None = state.get("principal")
     if principal is None:
-        return True, None
+        return True, state.get("patient_restriction")
     try:
         return True, principal.access(fhir_type, SEARCH)
     except Forbidden:
@@ -102,7 +104,7 @@ class FastSearch:
         if fhir_type is None or pairs is None:
             return False
         state = scope["state"]
-        allowed, patient = search_access(state.get("principal"), fhir_type.name)
+        allowed, patient = search_access(state, fhir_type.name)
         if not allowed:
             return False
         bundle = await self._bundle(scope, fhir_type, pairs, patient)
