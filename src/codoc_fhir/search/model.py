@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from codoc_fhir.fhir.errors import FhirError, Invalid, NotSupported
@@ -144,9 +145,17 @@ def split_values(text: str) -> list[str]:
 
 def common_params(kind: SearchKind) -> dict[str, SearchParam]:
     """Parameters every kind has: _id and _lastUpdated."""
+    return _common_params(kind.key, kind.table)
+
+
+@cache
+def _common_params(key: Any, table: Any) -> dict[str, SearchParam]:
+    """Built once per (key column, table): `params_of` is asked several times by every
+    search (parsing, each clause, each sort) and these depend on the columns alone.
+    Callers must not change the dict (`params_of` copies it)."""
     return {
-        "_id": SearchParam("_id", "token", columns=(kind.key,), options={"id": True}),
-        "_lastUpdated": SearchParam("_lastUpdated", "date", columns=(kind.table.c.update_date,)),
+        "_id": SearchParam("_id", "token", columns=(key,), options={"id": True}),
+        "_lastUpdated": SearchParam("_lastUpdated", "date", columns=(table.c.update_date,)),
     }
 
 
