@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.compiler import Compiled, SQLCompiler
 
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.fast_read import NO_CONNECTION, FastReader, answers_in_one_row
@@ -66,6 +66,15 @@ def is_plain(request: SearchRequest) -> bool:
             for item in request.filters
         )
     )
+
+
+def runs_as_compiled(compiled: Compiled) -> bool:
+    """Whether the compiled SQL and its raw values are what the Engine would send: no
+    value expanded at execution (`IN` lists: POSTCOMPILE) and no type converting a value
+    on its way in (a bind processor, which the Engine applies and this pool would not)."""
+    if not isinstance(compiled, SQLCompiler):
+        return False
+    return "POSTCOMPILE" not in compiled.string and not compiled._bind_processors
 
 
 class FastSearcher:
@@ -110,7 +119,7 @@ class FastSearcher:
         compiled = self.compiled.get(key.key)
         if compiled is None:
             compiled = statement.compile(dialect=DIALECT, cache_key=key)
-            if "POSTCOMPILE" in compiled.string:  # values expanded at execution: not here
+            if not runs_as_compiled(compiled):
                 return None
             if len(self.compiled) < MAX_SHAPES:
                 self.compiled[key.key] = compiled
