@@ -224,15 +224,16 @@ def run_child(url: str, child: str, resources: int) -> dict[str, Any]:
 
 
 def one_round(url: str, round_number: int, codes: dict[str, Path]) -> list[dict[str, Any]]:
-    """Every code and reference once per scenario, in an order reversed every other round."""
-    labels = [*codes, *REFERENCES]
+    """Every code and the floor once per scenario, in an order reversed every other round;
+    then the ceiling (no database, a fraction of a second), as many lines as exported."""
+    labels = [*codes, "floor"]
     runs: list[dict[str, Any]] = []
     for scenario in SCENARIOS:
         counted = 0
-        for label in labels if round_number % 2 == 0 else reversed(labels):
+        for label in [*(labels if round_number % 2 == 0 else reversed(labels)), "ceiling"]:
             load = os.getloadavg()
             child = scenario if label in codes else f"{label}-{scenario}"
-            found = in_child(url, child, codes.get(label, NEW_SRC), counted or 200_000)
+            found = in_child(url, child, codes.get(label, NEW_SRC), counted)
             counted = counted or found["resources"]
             result = {"code": label, "round": round_number, **found}
             result["load_average_before"] = [round(value, 2) for value in load]
