@@ -9,6 +9,12 @@ them. Each run imports into a fresh database (PostgreSQL: a database created for
 and dropped after; SQLite: a new file), through the real command in a child process, and
 records the speed and the child's peak resident memory in bench/results/ingest-<backend>.json
 (with the machine's load average: the development machine is shared).
+
+On PostgreSQL the same run also measures the floor, in another fresh database: the same
+files parsed and their rows written by plain psycopg COPY (a patient row per Patient, a
+fact row per Procedure and Observation, the concepts they name), no validation, no
+history, no kept elements, no tokens: the least an importer of these files could cost.
+The import's speed is reported as a share of it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+import psycopg
 from sqlalchemy import create_engine, text
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -143,9 +151,8 @@ def run_import(
 ) -> tuple[float, str]:
     """Run the command in a child process; its wall time (migration excluded, start-up
     included) and its own summary line (the speed it reports, start-up excluded)."""
+    migrate(url)
     env = dict(os.environ, CODOC_DATABASE_URL=url)
-    command = [sys.executable, "-m", "codoc_fhir.cli", "migrate"]
-    subprocess.run(command, env=env, check=True, capture_output=True)
     command = [sys.executable]
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile)]
@@ -158,6 +165,70 @@ def run_import(
     summary = next(line for line in done.stdout.decode().splitlines() if line.startswith("total:"))
     print(summary)
     return elapsed, summary
+
+
+def migrate(url: str) -> None:
+    env = dict(os.environ, CODOC_DATABASE_URL=url)
+    command = [sys.executable, "-m", "codoc_fhir.cli", "migrate"]
+    subprocess.run(command, env=env, check=True, capture_output=True)
+
+
+def floor_copy(url: str, paths: list[Path]) -> float:
+    """Parse the files and COPY their rows into the migrated database; the seconds taken."""
+    started = time.perf_counter()
+    patients: dict[str, int] = {}
+    concepts: dict[tuple[str, str], int] = {}
+    facts = []
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        conn.execute(
+            "INSERT INTO dwh_thesaurus (thesaurus_code, label)"
+            " VALUES ('Acte', 'Acte'), ('Biologie', 'Biologie')"
+        )
+        with conn.cursor().copy(
+            "COPY dwh_patient (patient_num, lastname, firstname, sex, birth_date,"
+            " id_patient_source, update_date) FROM STDIN"
+        ) as copy:
+            for line in paths[0].open("rb"):
+                body = orjson.loads(line)
+                num = patients[body["id"]] = len(patients) + 1
+                name = body["name"][0]
+                row = (num, name["family"], name["given"][0], body["gender"][0].upper())
+                copy.write_row((*row, body["birthDate"], body["identifier"][0]["value"], now))
+        for path in paths[1:]:
+            for line in path.open("rb"):
+                body = orjson.loads(line)
+                thesaurus = "Acte" if body["resourceType"] == "Procedure" else "Biologie"
+                coding = body["code"]["coding"][0]
+                key = (thesaurus, coding["code"])
+                if key not in concepts:
+                    concepts[key] = conn.execute(
+                        "INSERT INTO dwh_thesaurus_data (thesaurus_code, concept_code,"
+                        " concept_str) VALUES (%s, %s, %s) RETURNING thesaurus_data_num",
+                        (*key, coding["display"]),
+                    ).fetchone()[0]  # type: ignore[index]
+                date = body.get("performedDateTime") or body["effectiveDateTime"]
+                value = body.get("valueQuantity") or {}
+                patient = patients[body["subject"]["reference"].split("/")[1]]
+                row = (patient, concepts[key], thesaurus, date, date)
+                facts.append((*row, value.get("value"), value.get("unit"), now))
+        with conn.cursor().copy(
+            "COPY dwh_data (patient_num, thesaurus_data_num, thesaurus_code, document_date,"
+            " start_date, val_numeric, data_unit, update_date) FROM STDIN"
+        ) as copy:
+            for fact in facts:
+                copy.write_row(fact)
+    return time.perf_counter() - started
+
+
+def floor_figures(total: int, elapsed: float, floor_seconds: float | None) -> dict[str, Any]:
+    if floor_seconds is None:
+        return {}
+    return {
+        "floor_seconds": round(floor_seconds, 2),
+        "floor_resources_per_second": round(total / floor_seconds),
+        "share_of_floor": round(floor_seconds / elapsed, 4),
+    }
 
 
 def main() -> None:
@@ -176,7 +247,12 @@ def main() -> None:
         load = os.getloadavg()
         for url in fresh_database(args.backend, directory):
             elapsed, summary = run_import(url, paths, args.batch_size, args.profile)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        floor_seconds = None
+        if args.backend == "postgresql":
+            for url in fresh_database(args.backend, directory):
+                migrate(url)
+                floor_seconds = floor_copy(url, paths)
     result = {
         "label": args.label,
         "backend": args.backend,
@@ -186,6 +262,7 @@ def main() -> None:
         "resources_per_second": round(total / elapsed),
         "reported_by_command": summary,
         "peak_rss_mb": round(peak_kb / 1024, 1),
+        **floor_figures(total, elapsed, floor_seconds),
         "load_average_before": [round(value, 2) for value in load],
         "load_average_after": [round(value, 2) for value in os.getloadavg()],
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -171,10 +171,14 @@ class Resource:
         return row
 
     def render(self, rows: Sequence[RowMapping], related: dict[str, Any]) -> list[dict]:
-        return [
-            self.with_meta(with_kept(self.to_fhir(row, related), _kept_of(row)), row)
-            for row in rows
-        ]
+        return list(self.rendered(rows, related))
+
+    def rendered(self, rows: Sequence[RowMapping], related: dict[str, Any]) -> Iterator[dict]:
+        """The rows' resources one at a time, each built when asked for: a consumer that
+        serialises each before taking the next (the $export writer) never holds a chunk's
+        worth of dicts, which would outlive the collector's young generation."""
+        for row in rows:
+            yield self.with_meta(with_kept(self.to_fhir(row, related), _kept_of(row)), row)
 
     def with_meta(self, resource: dict[str, Any], row: RowMapping) -> dict[str, Any]:
         meta = {
@@ -190,6 +194,10 @@ class Resource:
 
     def read_many(self, conn: Connection, rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
         return self.render(rows, self.load_related(conn, rows)) if rows else []
+
+    def read_each(self, conn: Connection, rows: Sequence[RowMapping]) -> Iterator[dict[str, Any]]:
+        """`read_many`, one resource at a time (`rendered`)."""
+        return self.rendered(rows, self.load_related(conn, rows) if rows else {})
 
     # --- generic writes ----------------------------------------------------------------
 

@@ -204,16 +204,16 @@ def route_source(route: Any) -> str | None:
 def dosage_answer(row: RowMapping, route_from: str | None) -> dict[str, Any]:
     """The first dosage instruction as the drug columns give it (the kept dosage completes
     it); the route label goes back where it came from (`route_from`)."""
-    dosage: Any = {}
+    dosage: dict[str, Any] = {}
     for column, path in DOSAGE_PATHS.items():
         value = values.decimal_out(row[column]) if column == "val_numeric" else row[column]
         if value is not None:
-            dosage = values.put_path(dosage, path[1:], value)
+            values.put_path(dosage, path[1:], value)
     if row["route"] is not None:
         where: values.Path = (
             ("text",) if route_from in (None, "text") else ("coding", 0, route_from or "")
         )
-        dosage = values.put_path(dosage, ("route", *where), row["route"])
+        values.put_path(dosage, ("route", *where), row["route"])
     return dosage
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Column
@@ -88,18 +89,29 @@ def get_path(tree: Any, path: Path) -> Any:
     return tree
 
 
-def put_path(tree: Any, path: Path, value: Any) -> Any:
-    """`tree` with `value` at `path`, creating objects and first list items as needed."""
-    head, rest = path[0], path[1:]
-    if isinstance(head, int):
-        items = list(tree) if isinstance(tree, list) else []
-        while len(items) <= head:
-            items.append({})
-        items[head] = put_path(items[head], rest, value) if rest else value
-        return items
-    node = dict(tree) if isinstance(tree, dict) else {}
-    node[head] = put_path(node.get(head), rest, value) if rest else value
-    return node
+def put_path(tree: dict[str, Any], path: Path, value: Any) -> None:
+    """Put `value` at `path` inside `tree`, a tree being built (changed in place, never
+    copied: the dosage of every exported prescription is built this way), creating objects
+    and first list items as needed and replacing a member of the wrong shape."""
+    node: Any = tree
+    for step, after in pairwise(path):
+        empty: Any = [] if isinstance(after, int) else {}
+        child = _member(node, step)
+        if not isinstance(child, type(empty)):
+            child = empty
+            node[step] = child
+        node = child
+    _member(node, path[-1])
+    node[path[-1]] = value
+
+
+def _member(node: Any, step: str | int) -> Any:
+    """The member of `node` at `step` (None when absent); a list grows to hold the index."""
+    if isinstance(step, int):
+        while len(node) <= step:
+            node.append({})
+        return node[step]
+    return node.get(step)
 
 
 # --- value[x] --------------------------------------------------------------------------
