@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import Column, Connection, Table, bindparam, func, select
+from sqlalchemy import Column, Connection, Table, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -39,6 +40,7 @@ from codoc_fhir.resources.history import (
     record_versions,
 )
 from codoc_fhir.search.kind import SearchParam
+from codoc_fhir.warehouse.copy import insert_many
 from codoc_fhir.warehouse.schema import TOKEN_LENGTH, fhir_token
 
 
@@ -274,21 +276,40 @@ class Resource:
         stored = {num: orjson.dumps(kept[num]).decode() if kept[num] else None for num in nums}
         changed = [num for num in nums if stored[num] != found[num]["fhir_kept"]]
         if changed:
-            statement = (
-                self.table.update()
-                .where(self.key == bindparam("kept_num"))
-                .values(fhir_kept=bindparam("kept_json"))
-            )
-            params = [{"kept_num": num, "kept_json": stored[num]} for num in changed]
-            conn.execute(statement, params)
+            self.store_kept(conn, {num: stored[num] for num in changed})
             if self.answer_reads_kept:
                 found.update(self.fetch_rows(conn, changed))
                 related = self.load_related(conn, list(found.values()))
                 answered.update({num: self.to_fhir(found[num], related) for num in changed})
         tokens = [row for num in nums for row in self.token_rows(num, kept[num])]
-        if tokens:
-            conn.execute(fhir_token.insert(), tokens)
+        insert_many(conn, fhir_token, tokens)
         return [self.with_meta(with_kept(answered[num], kept[num]), found[num]) for num in nums]
+
+    def store_kept(self, conn: Connection, kept_json: dict[int, str | None]) -> None:
+        """Write the kept elements of new rows (their number -> JSON): on PostgreSQL one
+        UPDATE joining the arrays of numbers and values, where an executemany is one
+        UPDATE statement per row to plan and execute."""
+        if conn.dialect.name == "postgresql":
+            pairs = (
+                func.unnest(
+                    bindparam("kept_nums", list(kept_json), type_=ARRAY(self.key.type)),
+                    bindparam("kept_jsons", list(kept_json.values()), type_=ARRAY(Text())),
+                )
+                .table_valued("num", "kept")
+                .render_derived()
+            )
+            statement = (
+                self.table.update().where(self.key == pairs.c.num).values(fhir_kept=pairs.c.kept)
+            )
+            conn.execute(statement)
+            return
+        statement = (
+            self.table.update()
+            .where(self.key == bindparam("kept_num"))
+            .values(fhir_kept=bindparam("kept_json"))
+        )
+        params = [{"kept_num": num, "kept_json": value} for num, value in kept_json.items()]
+        conn.execute(statement, params)
 
     def fetch_rows(self, conn: Connection, nums: Sequence[int]) -> dict[int, RowMapping]:
         """The rows of `nums` (a missing one is left out), in one query."""
@@ -479,7 +500,7 @@ def _insert_with_keys(
     for num, values in zip(nums, rows, strict=True):
         groups.setdefault(tuple(sorted(values)), []).append(values | {key.name: num})
     for group in groups.values():
-        conn.execute(table.insert(), group)
+        insert_many(conn, table, group)
     return nums
 
 

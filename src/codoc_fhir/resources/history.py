@@ -23,6 +23,7 @@ from sqlalchemy.engine import RowMapping
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import Gone, NotFound
 from codoc_fhir.resources.lookups import among
+from codoc_fhir.warehouse.copy import insert_many
 from codoc_fhir.warehouse.schema import dwh_resource_history as history
 
 
@@ -94,8 +95,7 @@ def record_versions(
         }
         for num, resource in zip(nums, resources, strict=True)
     ]
-    if rows:
-        conn.execute(history.insert(), rows)
+    insert_many(conn, history, rows)
 
 
 def _patients_of(conn: Connection, kind: VersionedKind, nums: Sequence[int]) -> dict[int, Any]:

@@ -1,0 +1,71 @@
+"""Many rows into one table in one statement: PostgreSQL `COPY ... FROM STDIN`.
+
+A batch create (Resource.create_many) writes hundreds of main rows, tokens and history
+versions at a time. As an executemany, psycopg sends one INSERT per row (pipelined): the
+server plans and executes each, and the client builds and parses a message per row, which
+is most of a batch's database time. COPY streams the rows as one statement. The values
+go through the columns' own bind processing first, so the stored rows are the ones the
+INSERT would store; a refusal (a duplicate, a value the column refuses) is raised as the
+same SQLAlchemy error an INSERT raises (IntegrityError, DataError), without PostgreSQL's
+DETAIL (it quotes row values, as warehouse.db drops it for every statement). SQLite keeps
+the executemany: its driver already does it in one step per row, in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT `rows` (dicts of column values) into `table`: one COPY per set of columns
+    on PostgreSQL, an executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in rows:
+        groups.setdefault(tuple(values), []).append(values)
+    for names, group in groups.items():
+        _copy(conn, table, names, group)
+
+
+def _copy(
+    conn: Connection, table: Table, names: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    processors = [_bind_processor(conn, table, name) for name in names]
+    quote = conn.dialect.identifier_preparer.quote
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in names)}) FROM STDIN"
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for values in rows:
+                copy.write_row(
+                    [
+                        process(values[name]) if process else values[name]
+                        for name, process in zip(names, processors, strict=True)
+                    ]
+                )
+    except psycopg.Error as error:
+        raise _as_sqlalchemy(error, statement) from error
+
+
+def _bind_processor(conn: Connection, table: Table, name: str) -> Callable[[Any], Any] | None:
+    column_type = table.c[name].type.dialect_impl(conn.dialect)
+    return column_type.bind_processor(conn.dialect)
+
+
+def _as_sqlalchemy(error: psycopg.Error, statement: str) -> DBAPIError:
+    """The SQLAlchemy error an INSERT refused the same way raises (its class chosen from
+    the driver's: IntegrityError, DataError...), with the primary message only."""
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    if primary:
+        error.args = (primary,)
+    return DBAPIError.instance(statement, None, error, psycopg.Error)  # type: ignore[arg-type]
