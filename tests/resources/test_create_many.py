@@ -9,10 +9,12 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 
 from codoc_fhir.fhir.errors import FhirError
 from codoc_fhir.resources.registry import build_registry
 from codoc_fhir.warehouse import schema
+from codoc_fhir.warehouse.copy import insert_many
 from tests.conftest import empty_tables, make_settings
 from tests.factories import seed_procedure_context
 
@@ -137,3 +139,19 @@ def test_two_patients_sharing_an_identifier_refuse_the_batch(engine, database_ur
     with pytest.raises(FhirError) as refused:
         load(engine, database_url, [patient(1), patient(1)], batch=True)
     assert refused.value.status == 409
+
+
+def test_a_row_the_table_refuses_raises_the_error_of_an_insert(engine):
+    """insert_many (COPY on PostgreSQL) fails as the INSERT it stands for: the grouped
+    creates and the Bundle groups catch IntegrityError to fall back one at a time."""
+    empty_tables(engine)
+    rows = [
+        {"table_name": "dwh_data", "row_num": 1, "element": "category", "code": "a\tb\\c"},
+        {"table_name": "dwh_data", "row_num": 2, "element": "category", "code": None},
+    ]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        insert_many(conn, schema.fhir_token, rows)
+    with engine.begin() as conn:
+        insert_many(conn, schema.fhir_token, rows[:1])
+        stored = conn.execute(select(schema.fhir_token.c.code)).scalars().all()
+    assert stored == ["a\tb\\c"]  # tabs and backslashes stored as sent

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Table
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -43,7 +43,7 @@ def _copy(
     quote = conn.dialect.identifier_preparer.quote
     statement = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in names)}) FROM STDIN"
     raw = conn.connection.dbapi_connection
-    assert raw is not None
+    assert isinstance(raw, psycopg.Connection)  # the only PostgreSQL driver configured
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             for values in rows:
@@ -62,10 +62,10 @@ def _bind_processor(conn: Connection, table: Table, name: str) -> Callable[[Any]
     return column_type.bind_processor(conn.dialect)
 
 
-def _as_sqlalchemy(error: psycopg.Error, statement: str) -> DBAPIError:
+def _as_sqlalchemy(error: psycopg.Error, statement: str) -> StatementError:
     """The SQLAlchemy error an INSERT refused the same way raises (its class chosen from
     the driver's: IntegrityError, DataError...), with the primary message only."""
     primary = getattr(getattr(error, "diag", None), "message_primary", None)
     if primary:
         error.args = (primary,)
-    return DBAPIError.instance(statement, None, error, psycopg.Error)  # type: ignore[arg-type]
+    return DBAPIError.instance(statement, None, error, psycopg.Error)
