@@ -59,12 +59,23 @@ def _patient_of(conn: Connection, kind: VersionedKind, num: int) -> int | None:
     return conn.execute(select(column).where(kind.key == num)).scalar()
 
 
+_ASK = object()  # record_version: the patient is not known, read it from the row
+
+
 def record_version(
-    conn: Connection, kind: VersionedKind, num: int, method: str, resource: dict[str, Any]
+    conn: Connection,
+    kind: VersionedKind,
+    num: int,
+    method: str,
+    resource: dict[str, Any],
+    *,
+    patient: Any = _ASK,
 ) -> None:
-    """Keep `resource` (as answered after a create, update or patch) as a version."""
+    """Keep `resource` (as answered after a create, update or patch) as a version; the
+    `patient` of the written row when the caller holds the row (one query less)."""
     version = int((resource.get("meta") or {}).get("versionId") or 1)
-    patient = _patient_of(conn, kind, num)
+    if patient is _ASK:
+        patient = _patient_of(conn, kind, num)
     _keep(conn, kind, num, patient, version, method, orjson.dumps(resource).decode())
 
 
