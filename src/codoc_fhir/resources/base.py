@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
 
 import orjson
@@ -274,13 +275,8 @@ class Resource:
         stored = {num: orjson.dumps(kept[num]).decode() if kept[num] else None for num in nums}
         changed = [num for num in nums if stored[num] != found[num]["fhir_kept"]]
         if changed:
-            statement = (
-                self.table.update()
-                .where(self.key == bindparam("kept_num"))
-                .values(fhir_kept=bindparam("kept_json"))
-            )
             params = [{"kept_num": num, "kept_json": stored[num]} for num in changed]
-            conn.execute(statement, params)
+            conn.execute(kept_update(self.table), params)
             if self.answer_reads_kept:
                 found.update(self.fetch_rows(conn, changed))
                 related = self.load_related(conn, list(found.values()))
@@ -345,7 +341,7 @@ class Resource:
         kept = kept_elements(self.kept_source(body), answered)
         stored = orjson.dumps(kept).decode() if kept else None
         if stored != row["fhir_kept"]:
-            conn.execute(self.table.update().where(self.key == num).values(fhir_kept=stored))
+            conn.execute(kept_update(self.table), {"kept_num": num, "kept_json": stored})
             if self.answer_reads_kept:
                 row = self.fetch_row(conn, num)
                 answered = self.to_fhir(row, self.load_related(conn, [row]))
@@ -482,6 +478,17 @@ class Resource:
         if self.keeps_elements:
             self.drop_codes(conn, num)
         record_deletion(conn, self, current)
+
+
+@cache
+def kept_update(table: Table) -> Any:
+    """`UPDATE table SET fhir_kept = :kept_json WHERE key = :kept_num`, built once per
+    table: most writes keep something, and a statement built per write cost more to build
+    than to run (docs/PERFORMANCE.md, create)."""
+    key = next(iter(table.primary_key.columns))
+    return (
+        table.update().where(key == bindparam("kept_num")).values(fhir_kept=bindparam("kept_json"))
+    )
 
 
 def insert_rows(

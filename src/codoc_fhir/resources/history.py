@@ -124,6 +124,10 @@ def record_deletion(conn: Connection, kind: VersionedKind, row: RowMapping) -> N
     _keep(conn, kind, num, patient, int(row["row_version"]) + 1, "DELETE", None)
 
 
+# The INSERT of every version, built once (the values come as parameters): one per write.
+HISTORY_INSERT = history.insert()
+
+
 def _keep(
     conn: Connection,
     kind: VersionedKind,
@@ -133,19 +137,18 @@ def _keep(
     method: str,
     resource_json: str | None,
 ) -> None:
-    conn.execute(
-        history.insert().values(
-            fhir_type=kind.fhir_type,
-            fhir_id=kind.fhir_id(num),
-            table_name=kind.table.name,
-            table_key=num,
-            patient_num=patient,
-            version_id=version,
-            method=method,
-            history_date=utc_now(),
-            resource_json=resource_json,
-        )
-    )
+    row = {
+        "fhir_type": kind.fhir_type,
+        "fhir_id": kind.fhir_id(num),
+        "table_name": kind.table.name,
+        "table_key": num,
+        "patient_num": patient,
+        "version_id": version,
+        "method": method,
+        "history_date": utc_now(),
+        "resource_json": resource_json,
+    }
+    conn.execute(HISTORY_INSERT, row)
 
 
 # --- reading -------------------------------------------------------------------------------
