@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import Column, Connection, Table, Text, any_, bindparam, func, select
+from sqlalchemy import Column, Connection, FromClause, Table, Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.util import ClauseAdapter
 
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed, names_elements
@@ -94,6 +96,10 @@ class Resource:
     # in check_batch (Patient identifiers). Off by default: Encounter, Organization and
     # CodeSystem check uniqueness by a read before their insert.
     batch_creates: ClassVar[bool] = False
+    # Whether `write_children` changes the kind's own row (movements renumber their stay's
+    # mvt_order): then a create reads the row after them instead of taking it from the
+    # INSERT (insert_answered).
+    children_change_row: ClassVar[bool] = False
 
     # --- identity ----------------------------------------------------------------------
 
@@ -160,9 +166,14 @@ class Resource:
 
     # --- generic reads -----------------------------------------------------------------
 
-    def base_query(self) -> Any:
-        query = select(self.table)
+    def base_query(self, source: FromClause | None = None) -> Any:
+        """The query of this kind's rows, as `to_fhir` reads them; over `source` (a CTE of
+        the table's columns, `insert_answered`) in place of the table when given."""
+        rows = self.table if source is None else source
+        query = select(rows)
         scope = self.scope()
+        if scope is not None and source is not None:
+            scope = ClauseAdapter(source).traverse(scope)
         return query.where(scope) if scope is not None else query
 
     def fetch_row(self, conn: Connection, num: int) -> RowMapping:
@@ -211,12 +222,10 @@ class Resource:
         values = self.to_values(conn, body, None)
         values.update(update_date=utc_now(), row_version=1)
         with _conflicts_as_409():
-            num = conn.execute(
-                self.table.insert().values(**values).returning(self.key)
-            ).scalar_one()
+            num, row = self.insert_answered(conn, values)
             self.write_children(conn, num, body)
-        resource = self.keep(conn, num, body, created=True)
-        record_version(conn, self, num, "POST", resource)
+        resource, row = self.kept_answer(conn, num, body, row, created=True)
+        record_version(conn, self, num, "POST", resource, patient=self.patient_of(row))
         if not read_back:
             return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
         return resource
@@ -302,37 +311,70 @@ class Resource:
             )
             conn.execute(statement)
             return
-        statement = (
-            self.table.update()
-            .where(self.key == bindparam("kept_num"))
-            .values(fhir_kept=bindparam("kept_json"))
-        )
         params = [{"kept_num": num, "kept_json": value} for num, value in kept_json.items()]
-        conn.execute(statement, params)
+        conn.execute(kept_update(self.table), params)
 
     def fetch_rows(self, conn: Connection, nums: Sequence[int]) -> dict[int, RowMapping]:
         """The rows of `nums` (a missing one is left out), in one query."""
         query = self.base_query().where(lookups.among(conn, self.key, nums))
         return {row[self.key.name]: row for row in conn.execute(query).mappings()}
 
+    def insert_answered(
+        self, conn: Connection, values: dict[str, Any]
+    ) -> tuple[int, RowMapping | None]:
+        """INSERT the row; its key, and on PostgreSQL the row as `base_query` reads it.
+
+        The row comes back from the INSERT itself (`WITH created AS (INSERT ... RETURNING
+        *) SELECT ... FROM created JOIN ...`): one statement instead of an INSERT and a
+        SELECT of the new row, a round trip and a statement execution less per create
+        (docs/PERFORMANCE.md, create). Not for kinds whose `write_children` changes the row
+        (`children_change_row`), nor on SQLite (no INSERT inside a WITH): None, `keep`
+        reads it after the children."""
+        insert = self.table.insert().values(**values)
+        if conn.dialect.name != "postgresql" or self.children_change_row:
+            return conn.execute(insert.returning(self.key)).scalar_one(), None
+        created = insert.returning(*self.table.c).cte("created")
+        row = conn.execute(self.base_query(created)).mappings().first()
+        if row is None:  # outside this kind's scope: the read answers 404 as before
+            raise NotFound(f"The new {self.fhir_type} is not one of this kind's rows")
+        return row[self.key.name], row
+
+    def patient_of(self, row: RowMapping) -> int | None:
+        """The patient of a row read with `base_query` (None for kinds without one)."""
+        column = self.patient_column()
+        return None if column is None else row[column.name]
+
     def keep(
         self, conn: Connection, num: int, body: dict[str, Any], *, created: bool = False
     ) -> dict[str, Any]:
         """Keep what of `body` the written row does not give back (fhir/kept.py), index its
         codes for token search, and return the resource as every later read answers it."""
-        row = self.fetch_row(conn, num)
+        return self.kept_answer(conn, num, body, None, created=created)[0]
+
+    def kept_answer(
+        self,
+        conn: Connection,
+        num: int,
+        body: dict[str, Any],
+        row: RowMapping | None,
+        *,
+        created: bool = False,
+    ) -> tuple[dict[str, Any], RowMapping]:
+        """`keep`, from the row already read (`insert_answered`) when given; the resource
+        and the row it was rendered from."""
+        row = self.fetch_row(conn, num) if row is None else row
         answered = self.to_fhir(row, self.load_related(conn, [row]))
         if not self.keeps_elements:
-            return self.with_meta(answered, row)
+            return self.with_meta(answered, row), row
         kept = kept_elements(self.kept_source(body), answered)
         stored = orjson.dumps(kept).decode() if kept else None
         if stored != row["fhir_kept"]:
-            conn.execute(self.table.update().where(self.key == num).values(fhir_kept=stored))
+            conn.execute(kept_update(self.table), {"kept_num": num, "kept_json": stored})
             if self.answer_reads_kept:
                 row = self.fetch_row(conn, num)
                 answered = self.to_fhir(row, self.load_related(conn, [row]))
         self.index_codes(conn, num, kept, created=created)
-        return self.with_meta(with_kept(answered, kept), row)
+        return self.with_meta(with_kept(answered, kept), row), row
 
     def kept_source(self, body: dict[str, Any]) -> dict[str, Any]:
         """The body as the kept elements see it: a kind whose columns take part of a list
@@ -406,8 +448,8 @@ class Resource:
         self.write_next_version(conn, num, current["row_version"], values)
         with _conflicts_as_409():
             self.write_children(conn, num, body)
-        resource = self.keep(conn, num, body)
-        record_version(conn, self, num, method, resource)
+        resource, row = self.kept_answer(conn, num, body, None)
+        record_version(conn, self, num, method, resource, patient=self.patient_of(row))
         return resource
 
     def write_next_version(
@@ -464,6 +506,17 @@ class Resource:
         if self.keeps_elements:
             self.drop_codes(conn, num)
         record_deletion(conn, self, current)
+
+
+@cache
+def kept_update(table: Table) -> Any:
+    """`UPDATE table SET fhir_kept = :kept_json WHERE key = :kept_num`, built once per
+    table: most writes keep something, and a statement built per write cost more to build
+    than to run (docs/PERFORMANCE.md, create)."""
+    key = next(iter(table.primary_key.columns))
+    return (
+        table.update().where(key == bindparam("kept_num")).values(fhir_kept=bindparam("kept_json"))
+    )
 
 
 def insert_rows(

@@ -66,6 +66,7 @@ class CodeSystem(Resource):
     table = dwh_thesaurus
     codoc_path = "codesystem"
     patient_column_name = None
+    children_change_row = True  # new concepts bump the thesaurus row_version (writes.py)
     search_params = catalog.codesystem_params()
 
     def kept_source(self, body: dict[str, Any]) -> dict[str, Any]:

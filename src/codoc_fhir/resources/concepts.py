@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import Invalid, Required
@@ -96,15 +96,19 @@ def resolve_concept(
     return created
 
 
+# Built once: a statement built per call costs more to build than to run (a create, an
+# import look up one per coded element; docs/PERFORMANCE.md, create).
+CONCEPT_QUERY = select(dwh_thesaurus_data.c.thesaurus_data_num).where(
+    dwh_thesaurus_data.c.thesaurus_code == bindparam("thesaurus"),
+    dwh_thesaurus_data.c.concept_code == bindparam("code"),
+)
+
+
 def _concept_num(conn: Connection, thesaurus_code: str, code: str) -> int | None:
     """The concept's number, remembered for a batch of creates (resources/lookups.py)."""
-    table = dwh_thesaurus_data
 
     def load() -> int | None:
-        query = select(table.c.thesaurus_data_num).where(
-            table.c.thesaurus_code == thesaurus_code, table.c.concept_code == code
-        )
-        found = conn.execute(query).scalar()
+        found = conn.execute(CONCEPT_QUERY, {"thesaurus": thesaurus_code, "code": code}).scalar()
         return None if found is None else int(found)
 
     return lookups.found(("concept", thesaurus_code, code), load)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, FromClause, select
 from sqlalchemy.engine import RowMapping
 
 from codoc_fhir.config import Settings
@@ -104,21 +104,23 @@ class DataFactResource(Resource):
 
     # --- output ------------------------------------------------------------------------
 
-    def base_query(self) -> Any:
-        """The facts of this thesaurus with their concept and performer names, in one query."""
+    def base_query(self, source: FromClause | None = None) -> Any:
+        """The facts of this thesaurus with their concept and performer names, in one query
+        (over `source`, the new row of an INSERT, in place of dwh_data: Resource.base_query)."""
         concept, department, unit = dwh_thesaurus_data, dwh_thesaurus_department, dwh_thesaurus_unit
+        facts = dwh_data if source is None else source
         return (
             select(
-                dwh_data,
+                facts,
                 concept.c.concept_code,
                 concept.c.concept_str,
                 department.c.department_str,
                 unit.c.unit_str,
             )
-            .join(concept, concept.c.thesaurus_data_num == dwh_data.c.thesaurus_data_num)
-            .outerjoin(department, department.c.department_num == dwh_data.c.department_num)
-            .outerjoin(unit, unit.c.unit_num == dwh_data.c.unit_num)
-            .where(self.scope())
+            .join(concept, concept.c.thesaurus_data_num == facts.c.thesaurus_data_num)
+            .outerjoin(department, department.c.department_num == facts.c.department_num)
+            .outerjoin(unit, unit.c.unit_num == facts.c.unit_num)
+            .where(facts.c.thesaurus_code == self.thesaurus_code)
         )
 
     def load_related(self, conn: Connection, rows: Sequence[RowMapping]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class EncounterMovement(EncounterKind):
     codoc_path = "encounter/movement"
     id_prefix = "movement-"
     identifier_column = "id_mvt_source"
+    children_change_row = True  # write_children renumbers mvt_order, this row's too
     search_params = catalog.encounter_params(dwh_patient_mvt, "id_mvt_source", movement=True)
     entry_mode_column = "mvt_entry_mode"
     exit_mode_column = "mvt_exit_mode"

@@ -60,12 +60,23 @@ def _patient_of(conn: Connection, kind: VersionedKind, num: int) -> int | None:
     return conn.execute(select(column).where(kind.key == num)).scalar()
 
 
+_ASK = object()  # record_version: the patient is not known, read it from the row
+
+
 def record_version(
-    conn: Connection, kind: VersionedKind, num: int, method: str, resource: dict[str, Any]
+    conn: Connection,
+    kind: VersionedKind,
+    num: int,
+    method: str,
+    resource: dict[str, Any],
+    *,
+    patient: Any = _ASK,
 ) -> None:
-    """Keep `resource` (as answered after a create, update or patch) as a version."""
+    """Keep `resource` (as answered after a create, update or patch) as a version; the
+    `patient` of the written row when the caller holds the row (one query less)."""
     version = int((resource.get("meta") or {}).get("versionId") or 1)
-    patient = _patient_of(conn, kind, num)
+    if patient is _ASK:
+        patient = _patient_of(conn, kind, num)
     _keep(conn, kind, num, patient, version, method, orjson.dumps(resource).decode())
 
 
@@ -113,6 +124,10 @@ def record_deletion(conn: Connection, kind: VersionedKind, row: RowMapping) -> N
     _keep(conn, kind, num, patient, int(row["row_version"]) + 1, "DELETE", None)
 
 
+# The INSERT of every version, built once (the values come as parameters): one per write.
+HISTORY_INSERT = history.insert()
+
+
 def _keep(
     conn: Connection,
     kind: VersionedKind,
@@ -122,19 +137,18 @@ def _keep(
     method: str,
     resource_json: str | None,
 ) -> None:
-    conn.execute(
-        history.insert().values(
-            fhir_type=kind.fhir_type,
-            fhir_id=kind.fhir_id(num),
-            table_name=kind.table.name,
-            table_key=num,
-            patient_num=patient,
-            version_id=version,
-            method=method,
-            history_date=utc_now(),
-            resource_json=resource_json,
-        )
-    )
+    row = {
+        "fhir_type": kind.fhir_type,
+        "fhir_id": kind.fhir_id(num),
+        "table_name": kind.table.name,
+        "table_key": num,
+        "patient_num": patient,
+        "version_id": version,
+        "method": method,
+        "history_date": utc_now(),
+        "resource_json": resource_json,
+    }
+    conn.execute(HISTORY_INSERT, row)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, select
 
 from codoc_fhir.fhir.errors import Invalid, ReferenceNotFound
 from codoc_fhir.fhir.references import (
@@ -88,12 +89,20 @@ ORG_LEVELS: dict[str, OrgLevel] = {
 _LEVEL_ORDER = ("unit", "department", "site", "instance")
 
 
+@cache
+def _existence_query(table: Table, key: str) -> Any:
+    """`SELECT key FROM table WHERE key = :wanted`, built once per table: a create asks
+    two or three of these, and building the statement (and its cache key) each time cost
+    more than running it (docs/PERFORMANCE.md, create)."""
+    return select(table.c[key]).where(table.c[key] == bindparam("wanted"))
+
+
 def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
     """Whether the row exists (remembered for a batch of creates, resources/lookups.py)."""
 
     def load() -> bool | None:
-        query = select(table.c[key]).where(table.c[key] == num)
-        return True if conn.execute(query).first() is not None else None
+        found = conn.execute(_existence_query(table, key), {"wanted": num}).first()
+        return True if found is not None else None
 
     return bool(lookups.found((table.name, num), load))
 
