@@ -58,11 +58,12 @@ def test_handed_on_and_spelled_alike_answer_as_the_generic_search(three: dict[st
         f"/v4.3.0/Procedure?subject=Patient/{patient}&date=ge2023-01-01,lt2000-01-01",
         f"/v4.3.0/Procedure?subject=Patient/{patient}&_count=3",
         f"/v4.3.0/Procedure?subject=Patient/{patient}&_total=accurate",
+        f"/v4.3.0/Procedure?subject=Patient/{patient}&_count=2",  # a next page
+        f"/v4.3.0/Procedure?subject=Patient/{patient}&date=ge2023-01-01&_count=1",
     ]
     handed = [
-        f"/v4.3.0/Procedure?subject=Patient/{patient}&_count=2",  # a next page
         f"/v4.3.0/Procedure?subject=Patient/{patient}&_count=0",
-        f"/v4.3.0/Procedure?subject=Patient/{patient}&date=ge2023-01-01&_count=1",
+        "/v4.3.0/Procedure?date=ge2023-01-01",  # not one patient's: the generic count
     ]
     searcher = fast.app.state.fast_searcher
     for path in [*taken, *handed]:
@@ -77,3 +78,27 @@ def test_handed_on_and_spelled_alike_answer_as_the_generic_search(three: dict[st
     over_budget = seen(small, path)
     assert small.app.state.fast_searcher.served == before  # over its bytes: generic
     assert b"_cursor=" in over_budget["body"] and over_budget["status"] == 200
+
+
+def pages(client: Any, path: str) -> list[list[str]]:
+    """The ids of every page, following the next links from `path`."""
+    found: list[list[str]] = []
+    url: str | None = path
+    while url is not None:
+        bundle = client.get(url).json()
+        found.append([entry["resource"]["id"] for entry in bundle.get("entry", [])])
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        url = links.get("next")
+    return found
+
+
+def test_the_fast_first_page_links_to_the_generic_next_pages(three: dict[str, Any]) -> None:
+    """The next link the fast search writes leads where the generic one leads: every
+    Procedure once, in the generic order (the later pages are the generic search's)."""
+    path = f"/v4.3.0/Procedure?subject=Patient/{three['patient']}&_count=2"
+    searcher = three["fast"].app.state.fast_searcher
+    before = searcher.served
+    fast_pages = pages(three["fast"], path)
+    assert searcher.served == before + 1  # the first page only: a cursor goes generic
+    assert fast_pages == pages(three["generic"], path)
+    assert [len(page) for page in fast_pages] == [2, 1]

@@ -124,7 +124,7 @@ class FastSearch:
         try:
             request = parse_for(self.registry, kinds, pairs, lenient)
             result = await self.searcher.search(
-                kinds, request, patient, self.registry.max_page_bytes
+                kinds, request, patient, self.registry.max_page_bytes, self.registry.cursors
             )
         except Exception:  # a 400 (FhirError), the database away (ReadFailed), a row that
             return None  # does not render: the generic route answers, words or logs it

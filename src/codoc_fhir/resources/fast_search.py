@@ -10,11 +10,14 @@ kind answered in one row (resources/fast_read.py) filtered only by references an
     ORDER BY key LIMIT count + 1                      -- the generic order of one kind
 
 The window count is taken before the LIMIT: it is the total the generic count query finds.
-When every match fits the page (no next link, within CODOC_MAX_PAGE_BYTES), the rows are
-rendered with the kind's `render` into the generic search's SearchResult, so the Bundle the
-caller builds with `searchset` is the generic one. Anything else (more matches than one page,
-a page over its byte budget, another parameter type, a sort, an include, a cursor, a subset)
-answers None here and the generic search answers it.
+Only one patient's matches are searched here (a patient-confined caller or a one-valued
+`subject`/`patient`): the window and the sort see every match before the LIMIT. When the
+page fits CODOC_MAX_PAGE_BYTES, its rows are rendered with the kind's `render` into the
+generic search's SearchResult, with the next link's cursor made as the generic search makes
+it (the key of the page's last row), so the Bundle the caller builds with `searchset` is the
+generic one and the next page is the generic search's. Anything else (a page over its byte
+budget, another parameter type, a sort, an include, a cursor, a subset) answers None here
+and the generic search answers it.
 
 Compiled SQL is cached per statement shape, keyed by SQLAlchemy's own cache key (the
 structure of the statement without its values; `_generate_cache_key`, what the Engine's
@@ -40,11 +43,13 @@ from sqlalchemy.sql.compiler import Compiled, SQLCompiler
 from codoc_fhir.resources.base import Resource
 from codoc_fhir.resources.fast_read import NO_CONNECTION, FastReader, answers_in_one_row
 from codoc_fhir.search.clauses import kind_where, restriction
-from codoc_fhir.search.execute import ENVELOPE_BYTES, SearchResult, encoded_size
+from codoc_fhir.search.cursor import Cursor, CursorCodec
+from codoc_fhir.search.execute import ENVELOPE_BYTES, SearchResult, encoded_size, signature
 from codoc_fhir.search.model import SearchRequest
 
 TOTAL_COLUMN = "fast_search_total"
 PLAIN_TYPES = frozenset({"reference", "date"})  # built without a connection (no kept codes)
+PATIENT_PARAMS = frozenset({"subject", "patient"})
 MAX_SHAPES = 256  # compiled statements kept per process (query shapes are few; bounded anyway)
 DIALECT = postgresql_psycopg.dialect()
 
@@ -65,6 +70,16 @@ def is_plain(request: SearchRequest) -> bool:
             item.chain is None and item.modifier is None and item.type in PLAIN_TYPES
             for item in request.filters
         )
+    )
+
+
+def one_patient(request: SearchRequest, patient: int | None) -> bool:
+    """Whether the matches are at most one patient's: a caller confined to a patient, or a
+    one-valued `subject`/`patient` filter. The window count and the sort run over every
+    match before the LIMIT, so a search over the whole table (`date=ge2000`) would build
+    all its joined rows only to be handed on; the generic search counts it on the keys."""
+    return patient is not None or any(
+        item.name in PATIENT_PARAMS and len(item.values) == 1 for item in request.filters
     )
 
 
@@ -132,23 +147,43 @@ class FastSearcher:
         request: SearchRequest,
         patient: int | None,
         max_page_bytes: int | None,
+        codec: CursorCodec,
     ) -> SearchResult | None:
-        """The generic search's result of a plain search whose matches fit one page; None
-        for the generic search to answer. ReadFailed when the database cannot be asked."""
-        if not is_plain(request):
+        """The generic search's result of a plain first page of one patient's matches (its
+        next link made as the generic search makes it); None for the generic search to
+        answer. ReadFailed when the database cannot be asked."""
+        if not is_plain(request) or not one_patient(request, patient):
             return None
         found = self.statement(kinds, request, patient)
         compiled = self.sql(found[1]) if found is not None else None
         if found is None or compiled is None:
             return None
+        kind = found[0]
         rows = await self.reader.fetch_all(*compiled)
         total = rows[0][TOTAL_COLUMN] if rows else 0
-        if total > request.count or total != len(rows):
-            return None  # a next page: the generic search writes its cursor
-        resources = render(found[0], rows)
+        page = rows[: request.count]
+        resources = render(kind, page)
         if not fits(resources, max_page_bytes):
-            return None
-        return SearchResult(total=None if request.total == "none" else total, matches=resources)
+            return None  # the generic fit_page shortens the page: its cursor differs
+        result = SearchResult(total=None if request.total == "none" else total)
+        result.matches = resources
+        if total > len(page):
+            result.next_cursor = next_cursor(kinds, kind, request, page[-1], codec)
+        return result
+
+
+def next_cursor(
+    kinds: Sequence[Resource],
+    kind: Resource,
+    request: SearchRequest,
+    last: RowMapping,
+    codec: CursorCodec,
+) -> str:
+    """The cursor of the page after `last`, as run_search's `_boundary` writes it for an
+    unsorted search: no sort values, the kind's index among the type's kinds, the key."""
+    made_for = f"{kinds[0].fhir_type}:{signature(request)}"
+    boundary = Cursor((), list(kinds).index(kind), last[kind.key.name], False, made_for)
+    return codec.encode(boundary)
 
 
 def render(kind: Resource, rows: list[RowMapping]) -> list[dict[str, Any]]:
