@@ -70,15 +70,18 @@ def read_target(
     return (kind, num) if answers_in_one_row(kind) else None
 
 
-def read_access(state: dict[str, Any], fhir_type: str) -> tuple[bool, int | None]:
-    """Whether the caller may read `fhir_type` (no: the generic route answers the 403),
-    and the patient it is then confined to (None: every patient). Without a principal, the
-    request state's `patient_restriction` confines it, as the Caller of the route."""
+def caller_access(
+    state: dict[str, Any], fhir_type: str, interaction: str
+) -> tuple[bool, int | None]:
+    """Whether the caller may `interaction` (read, search) on `fhir_type` (no: the generic
+    route answers the 403), and the patient it is then confined to (None: every patient).
+    Without a principal, the request state's `patient_restriction` confines it, as the
+    Caller of the route."""
     principal: Principal | None = state.get("principal")
     if principal is None:
         return True, state.get("patient_restriction")
     try:
-        return True, principal.access(fhir_type, READ)
+        return True, principal.access(fhir_type, interaction)
     except Forbidden:
         return False, None
 
@@ -104,7 +107,7 @@ class FastRead:
         if target is None:
             return False
         kind, num = target
-        allowed, patient = read_access(scope["state"], kind.fhir_type)
+        allowed, patient = caller_access(scope["state"], kind.fhir_type, READ)
         if not allowed:
             return False
         try:

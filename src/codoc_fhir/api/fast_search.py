@@ -26,9 +26,8 @@ from urllib.parse import parse_qsl
 import orjson
 
 from codoc_fhir import FHIR_VERSION
-from codoc_fhir.api.auth import Forbidden, Principal
 from codoc_fhir.api.dispatch import route_path
-from codoc_fhir.api.fast_read import content_type
+from codoc_fhir.api.fast_read import caller_access, content_type
 from codoc_fhir.interactions.search import parse_for
 from codoc_fhir.resources.fast_read import answers_in_one_row
 from codoc_fhir.resources.fast_search import FastSearcher
@@ -52,19 +51,6 @@ def search_types(registry: Registry) -> dict[str, FhirType]:
                 if segment not in sub_paths:
                     segments[segment] = fhir_type
     return segments
-
-
-def search_access(state: dict[str, Any], fhir_type: str) -> tuple[bool, int | None]:
-    """Whether the caller may search `fhir_type` (no: the generic route answers the 403),
-    and the patient its matches are confined to (None: every patient). Without a principal,
-    the request state's `patient_restriction` confines it, as the Caller of the route."""
-    principal: Principal | None = state.get("principal")
-    if principal is None:
-        return True, state.get("patient_restriction")
-    try:
-        return True, principal.access(fhir_type, SEARCH)
-    except Forbidden:
-        return False, None
 
 
 def query_pairs(query: bytes) -> list[tuple[str, str]] | None:
@@ -104,7 +90,7 @@ class FastSearch:
         if fhir_type is None or pairs is None:
             return False
         state = scope["state"]
-        allowed, patient = search_access(state, fhir_type.name)
+        allowed, patient = caller_access(state, fhir_type.name, SEARCH)
         if not allowed:
             return False
         bundle = await self._bundle(scope, fhir_type, pairs, patient)
