@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
+from codoc_fhir.warehouse.db import write_transaction
 from codoc_fhir.warehouse.schema import dwh_data, dwh_thesaurus_data
 from tests.factories import count_rows, make_patient, make_stay, seed_procedure_context
 
@@ -412,7 +413,7 @@ def test_sql_updates_of_the_columns_show_in_reads_and_searches(client, context, 
 
 def test_a_row_loaded_by_sql_answers_the_default_date_forms(client, context, engine):
     create(client, CONDITION)  # the CIM10 thesaurus and its concept I10
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         concept = conn.execute(select(dwh_thesaurus_data.c.thesaurus_data_num)).scalar_one()
         conn.execute(
             dwh_data.insert().values(

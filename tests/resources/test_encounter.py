@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from codoc_fhir.warehouse import schema
+from codoc_fhir.warehouse.db import write_transaction
 from codoc_fhir.warehouse.schema import dwh_patient_mvt, dwh_patient_stay
 from tests.factories import (
     NOW,
@@ -523,7 +524,7 @@ def test_put_with_another_id_is_400(client, context):
 
 def _fact(engine, thesaurus_code: str, stay: int) -> None:
     """A dwh_data row of `thesaurus_code` attached to `stay`."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         if (
             conn.execute(
                 select(schema.dwh_thesaurus).where(
@@ -558,7 +559,7 @@ def _fact(engine, thesaurus_code: str, stay: int) -> None:
 def test_delete_of_a_referenced_stay_is_409_naming_the_referrers(client, context, engine):
     create_stay_and_movement(client)
     _fact(engine, "Acte", 1)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         acte = conn.execute(select(schema.dwh_thesaurus_data.c.thesaurus_data_num)).scalar_one()
         conn.execute(
             schema.dwh_data.insert().values(

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from codoc_fhir.demo import load_demo
+from codoc_fhir.warehouse.db import write_transaction
 from codoc_fhir.warehouse.schema import (
     dwh_data,
     dwh_patient,
@@ -465,7 +466,7 @@ def test_failed_put_leaves_the_patient_unchanged(client, engine):
 
 
 def _seed_fact(engine, patient: int, thesaurus: str) -> None:
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         exists = conn.execute(
             select(dwh_thesaurus.c.thesaurus_num).where(dwh_thesaurus.c.thesaurus_code == thesaurus)
         ).first()

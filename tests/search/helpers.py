@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from codoc_fhir.warehouse import schema
+from codoc_fhir.warehouse.db import write_transaction
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def concept(engine: Engine, thesaurus: str, code: str, label: str | None = None) -> int:
     """The thesaurus_data_num of (thesaurus, code), creating both on first use."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         if (
             conn.execute(
                 select(schema.dwh_thesaurus.c.thesaurus_num).where(
