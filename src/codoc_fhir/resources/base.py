@@ -36,11 +36,13 @@ from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.fhir.validation import validate_resource
 from codoc_fhir.resources import lookups
+from codoc_fhir.resources.follow_ups import write_follow_ups
 from codoc_fhir.resources.history import (
     check_not_deleted,
     record_deletion,
     record_version,
     record_versions,
+    version_values,
 )
 from codoc_fhir.search.kind import SearchParam
 from codoc_fhir.warehouse.copy import insert_many
@@ -225,8 +227,11 @@ class Resource:
         with _conflicts_as_409():
             num, row = self.insert_answered(conn, values)
             self.write_children(conn, num, body)
-        resource, row = self.kept_answer(conn, num, body, row, created=True)
-        record_version(conn, self, num, "POST", resource, patient=self.patient_of(row))
+        if row is not None and not self.answer_reads_kept:
+            resource = self.created_answer(conn, num, body, row)
+        else:
+            resource, row = self.kept_answer(conn, num, body, row, created=True)
+            record_version(conn, self, num, "POST", resource, patient=self.patient_of(row))
         if not read_back:
             return {"resourceType": self.fhir_type, "id": self.fhir_id(num)}
         return resource
@@ -378,6 +383,32 @@ class Resource:
                 answered = self.to_fhir(row, self.load_related(conn, [row]))
         self.index_codes(conn, num, kept, created=created)
         return self.with_meta(with_kept(answered, kept), row), row
+
+    def created_answer(
+        self, conn: Connection, num: int, body: dict[str, Any], row: RowMapping
+    ) -> dict[str, Any]:
+        """`kept_answer` then `record_version` for a create whose row came back from its
+        INSERT, their writes in one statement (resources/follow_ups.py)."""
+        answered = self.to_fhir(row, self.load_related(conn, [row]))
+        kept_json: tuple[str | None] | None = None
+        tokens: list[dict[str, Any]] = []
+        if self.keeps_elements:
+            kept = kept_elements(self.kept_source(body), answered)
+            stored = orjson.dumps(kept).decode() if kept else None
+            kept_json = (stored,) if stored != row["fhir_kept"] else None
+            tokens = self.token_rows(num, kept)
+            answered = with_kept(answered, kept)
+        resource = self.with_meta(answered, row)
+        version = version_values(
+            self,
+            num,
+            self.patient_of(row),
+            row["row_version"],
+            "POST",
+            orjson.dumps(resource).decode(),
+        )
+        write_follow_ups(conn, self.table, num, kept_json, tokens, version)
+        return resource
 
     def kept_source(self, body: dict[str, Any]) -> dict[str, Any]:
         """The body as the kept elements see it: a kind whose columns take part of a list

@@ -137,7 +137,19 @@ def _keep(
     method: str,
     resource_json: str | None,
 ) -> None:
-    row = {
+    conn.execute(HISTORY_INSERT, version_values(kind, num, patient, version, method, resource_json))
+
+
+def version_values(
+    kind: VersionedKind,
+    num: int,
+    patient: int | None,
+    version: int,
+    method: str,
+    resource_json: str | None,
+) -> dict[str, Any]:
+    """The history row of one version, as HISTORY_INSERT takes it."""
+    return {
         "fhir_type": kind.fhir_type,
         "fhir_id": kind.fhir_id(num),
         "table_name": kind.table.name,
@@ -148,7 +160,6 @@ def _keep(
         "history_date": utc_now(),
         "resource_json": resource_json,
     }
-    conn.execute(HISTORY_INSERT, row)
 
 
 # --- reading -------------------------------------------------------------------------------
