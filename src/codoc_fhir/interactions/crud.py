@@ -68,7 +68,7 @@ def create(
             caller.check_created(conn, kind, resource)
         return resource, status
 
-    return db.run_write(work)
+    return db.run_write_trusting_keys(work)
 
 
 def update(

@@ -16,6 +16,8 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from codoc_fhir.fhir.errors import FhirError, Transient
+from codoc_fhir.resources import lookups
 from codoc_fhir.resources.registry import Registry
 from codoc_fhir.warehouse import transactions
 from codoc_fhir.warehouse.db import write_transaction
@@ -33,6 +35,10 @@ class Database(Protocol):
 
     def run_write(self, work: Callable[[Connection], T]) -> T:
         """`work(conn)` in a write transaction: everything or nothing."""
+
+    def run_write_trusting_keys(self, work: Callable[[Connection], T]) -> T:
+        """`run_write`, where the work may leave to the foreign keys the look-ups they
+        also make (resources/lookups.py `foreign_keys_trusted`)."""
 
     def run_rolled_back(self, work: Callable[[Connection], Any]) -> None:
         """`work(conn)` in a transaction that is rolled back whatever happens ($validate)."""
@@ -56,6 +62,25 @@ class Engined:
         """One transaction per write: everything or nothing, retried when it raced."""
         return transactions.run_write(self.engine, work)
 
+    def run_write_trusting_keys(self, work: Callable[[Connection], T]) -> T:
+        """On PostgreSQL, the work first runs with the foreign keys trusted. If it is
+        refused in any way (a foreign key, or a later check that the skipped look-up would
+        have preceded, as the stay of another patient than a missing subject), everything
+        is rolled back and the work runs again with every look-up: its answer is the one
+        the contract gives. A valid create skips its reference queries; a refused one costs
+        a transaction more. An unavailable database is not asked twice. SQLite stays
+        checked (its pool serialises writers anyway)."""
+        if self.engine.dialect.name != "postgresql":
+            return self.run_write(work)
+        try:
+            with lookups.foreign_keys_trusted():
+                return self.run_write(work)
+        except Transient:
+            raise
+        except FhirError:
+            pass
+        return self.run_write(work)
+
     def run_rolled_back(self, work: Callable[[Connection], Any]) -> None:
         """Not retried nor translated: a database refusal is the check's own answer."""
         try:
@@ -78,6 +103,10 @@ class Joined:
         return work(self.conn)
 
     def run_write(self, work: Callable[[Connection], T]) -> T:
+        return work(self.conn)
+
+    def run_write_trusting_keys(self, work: Callable[[Connection], T]) -> T:
+        """Checked: a refused statement would abort the transaction it joins."""
         return work(self.conn)
 
     def run_rolled_back(self, work: Callable[[Connection], Any]) -> None:

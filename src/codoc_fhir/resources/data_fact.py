@@ -75,7 +75,7 @@ class DataFactResource(Resource):
         """subject, encounter and the usual identifier, checked against the warehouse, and
         extra_json: the markers to_fhir needs to answer the form sent (`markers`, and the
         movement an encounter reference names: the row holds its stay)."""
-        patient = links.patient_num(conn, body.get("subject"), "subject")
+        patient = links.patient_num(conn, body.get("subject"), "subject", guarded=True)
         encounter = body.get("encounter")
         return {
             "patient_num": patient,
@@ -97,9 +97,13 @@ class DataFactResource(Resource):
         are kept with the row and answered as sent."""
         found: dict[str, int] = {}
         for actor, field in actors:
-            organization = links.column_organization(conn, actor, field, levels)
-            if organization is not None:
-                found.setdefault(organization[0].name, organization[1])
+            organization = links.column_organization(conn, actor, field, levels, guarded=True)
+            if organization is None:
+                continue
+            if organization[0].name in found:  # kept, not stored: no foreign key checks it
+                links.column_organization(conn, actor, field, levels)
+            else:
+                found[organization[0].name] = organization[1]
         return {"department_num": found.get("department"), "unit_num": found.get("unit")}
 
     # --- output ------------------------------------------------------------------------

@@ -97,8 +97,12 @@ def _existence_query(table: Table, key: str) -> Any:
     return select(table.c[key]).where(table.c[key] == bindparam("wanted"))
 
 
-def _exists(conn: Connection, table: Table, key: str, num: int) -> bool:
-    """Whether the row exists (remembered for a batch of creates, resources/lookups.py)."""
+def _exists(conn: Connection, table: Table, key: str, num: int, *, guarded: bool = False) -> bool:
+    """Whether the row exists (remembered for a batch of creates, resources/lookups.py);
+    taken as found, with no query, when the caller stores `num` in a column whose foreign
+    key will refuse it (`guarded`) and the work trusts those keys (lookups.py)."""
+    if guarded and lookups.keys_trusted():
+        return True
 
     def load() -> bool | None:
         found = conn.execute(_existence_query(table, key), {"wanted": num}).first()
@@ -120,10 +124,13 @@ def _number(ident: str, field: str) -> int:
     return num
 
 
-def patient_num(conn: Connection, value: Any, field: str = "subject") -> int:
-    """The patient a `Patient/N` reference names; 400 not-found when there is none."""
+def patient_num(
+    conn: Connection, value: Any, field: str = "subject", *, guarded: bool = False
+) -> int:
+    """The patient a `Patient/N` reference names; 400 not-found when there is none.
+    `guarded`: the caller stores it in a column with a foreign key to dwh_patient."""
     num = _number(parse_reference(value, field, ("Patient",)).id, field)
-    if not _exists(conn, dwh_patient, "patient_num", num):
+    if not _exists(conn, dwh_patient, "patient_num", num, guarded=guarded):
         raise ReferenceNotFound(f"Patient with ID {num} does not exist", expression=[field])
     return num
 
@@ -285,13 +292,15 @@ OTHER_TYPE = re.compile(r"^(?![Oo]rganization/)[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$"
 
 
 def column_organization(
-    conn: Connection, value: Any, field: str, levels: Iterable[str]
+    conn: Connection, value: Any, field: str, levels: Iterable[str], *, guarded: bool = False
 ) -> tuple[OrgLevel, int] | None:
     """The organisation of an allowed level a performer / author reference gives a column,
     or None when it gives none: a Practitioner, PractitionerRole, RelatedPerson, Patient or
     Device, an Organization of another level or outside the four levels (payer, external
     lab), a reference with only a display. Those are kept with the row and answered as sent
-    (CONTRACT section 9); an Organization of the four levels must still exist (400)."""
+    (CONTRACT section 9); an Organization of the four levels must still exist (400).
+    `guarded`: the caller stores the organisation returned in a column with a foreign key
+    to its level's table (one of another level is returned as None: still looked up)."""
     target = reference_target(value)
     if target is None or target[0].lower() != "organization":
         return None
@@ -302,9 +311,10 @@ def column_organization(
     if level_name not in ORG_LEVELS or key_number(number) is None:
         return None
     level, num = parse_org_id(ident, field)
-    if not _exists(conn, level.table, level.key, num):
+    stored = level.name in levels
+    if not _exists(conn, level.table, level.key, num, guarded=guarded and stored):
         raise ReferenceNotFound(f"{level.label} with ID {num} does not exist", expression=[field])
-    return (level, num) if level.name in levels else None
+    return (level, num) if stored else None
 
 
 def organization_names(
