@@ -15,6 +15,7 @@ from codoc_fhir.api.auth import TokenVerifier
 from codoc_fhir.api.dispatch import group_routes_by_segment
 from codoc_fhir.api.docs import install_docs
 from codoc_fhir.api.errors import install_error_handlers
+from codoc_fhir.api.fast_create import FastCreate
 from codoc_fhir.api.fast_read import FastRead
 from codoc_fhir.api.fast_search import FastSearch
 from codoc_fhir.api.front import Front
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.fast_reader = reader
     searcher = FastSearcher(reader) if reader else None
     app.state.fast_searcher = searcher
+    app.state.fast_create = FastCreate(server, f"{BASE}/") if settings.fast_read else None
     install_error_handlers(app)
     install_routes(app, server)
     group_routes_by_segment(app, f"{BASE}/")
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         writer,
         FastRead(reader, registry, f"{BASE}/") if reader else None,
         FastSearch(searcher, registry, f"{BASE}/") if searcher else None,
+        app.state.fast_create,
     )
     return app
 
@@ -101,10 +104,11 @@ def install_front(
     writer: AccessLogWriter | None,
     fast_read: FastRead | None,
     fast_search: FastSearch | None = None,
+    fast_create: FastCreate | None = None,
 ) -> None:
     """Every check of a request, in one middleware (api/front.py), outermost first:
     forwarded headers, CORS, access log, Host check, body limit, body timeout, auth, rate
-    limit, 401, 406, then the fast read or the fast search.
+    limit, 401, 406, then the fast read, search or create.
 
     Forwarded headers are resolved first (only from trusted proxies), so the access log and
     the rate limit see the real client; CORS answers preflights before auth; the access
@@ -126,6 +130,7 @@ def install_front(
         limiter=limiter,
         fast_read=fast_read,
         fast_search=fast_search,
+        fast_create=fast_create,
         prefix=f"{BASE}/",
         cors=partial(cors_middleware, origins=origins) if origins else None,
     )

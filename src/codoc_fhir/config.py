@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     )
     rate_limit_dir: str | None = Field(None, validation_alias="CODOC_RATE_LIMIT_DIR")
     access_log: bool = Field(True, validation_alias="CODOC_ACCESS_LOG")
-    # PostgreSQL reads by id on an async pool, off the thread pool (api/fast_read.py); off:
-    # every read takes the generic route (for A/B measurements and comparisons)
+    # PostgreSQL reads by id and searches on an async pool, off the thread pool, and plain
+    # creates without the route table (api/fast_read.py, fast_search.py, fast_create.py);
+    # off: every request takes the generic route (for A/B measurements and comparisons)
     fast_read: bool = Field(True, validation_alias="CODOC_FAST_READ")
     export_dir: str = Field(  # Bulk Data $export files; shared by every worker process
         default_factory=lambda: str(Path(tempfile.gettempdir()) / "codoc-exports"),

@@ -12,8 +12,9 @@ message. The checks, their order and their answers are the chain's:
 4. the bearer token (the principal in the request state), then the rate limit (429, and
    X-RateLimit-* on every later answer), then the 401 of a failed authentication;
 5. 406 under the FHIR base when the client accepts no JSON;
-6. the fast read by id (api/fast_read.py), the fast search (api/fast_search.py), else the
-   application, with the body limit and the body timeout on its `receive`.
+6. the fast read by id (api/fast_read.py), the fast search (api/fast_search.py), the fast
+   create (api/fast_create.py, which reads the body under the same limit and timeout), else
+   the application, with the body limit and the body timeout on its `receive`.
 
 The headers are read once (one dict; the first value where a check reads the first), and
 a read answered by the fast path allocates no wrapper of `send` or `receive`.
@@ -35,6 +36,7 @@ from codoc_fhir.api.auth import (
     missing_token,
     send_error,
 )
+from codoc_fhir.api.fast_create import FastCreate
 from codoc_fhir.api.fast_read import FastRead
 from codoc_fhir.api.fast_search import FastSearch
 from codoc_fhir.api.middleware import (
@@ -48,6 +50,7 @@ from codoc_fhir.api.origin import OriginPolicy, _all, _first, _local_host
 from codoc_fhir.api.ratelimit import RateLimiter, _exempt, _send_throttled
 from codoc_fhir.fhir.errors import FhirError
 from codoc_fhir.fhir.responses import check_acceptable
+from codoc_fhir.resources.registry import Address
 
 Scope = dict[str, Any]
 log = logging.getLogger("codoc_fhir.ratelimit")
@@ -109,6 +112,35 @@ class _Body:
         return message
 
 
+async def _read_body(receive: _Body) -> bytes | None:
+    """The whole request body, None when the client disconnected first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+class _Replay:
+    """The `receive` of a request whose body was already read: the body, then whatever
+    comes next (a disconnect)."""
+
+    __slots__ = ("body", "receive")
+
+    def __init__(self, body: bytes, receive: Any) -> None:
+        self.body: bytes | None = body
+        self.receive = receive
+
+    async def __call__(self) -> Any:
+        if self.body is None:
+            return await self.receive()
+        body, self.body = self.body, None
+        return {"type": "http.request", "body": body, "more_body": False}
+
+
 class Front:
     """The checks of every request, outermost first (see the module docstring)."""
 
@@ -127,6 +159,7 @@ class Front:
         prefix: str,
         cors: Any = None,
         fast_search: FastSearch | None = None,
+        fast_create: FastCreate | None = None,
     ) -> None:
         self.app = app
         self.policy = policy
@@ -139,6 +172,7 @@ class Front:
         self.limiter = limiter
         self.fast_read = fast_read
         self.fast_search = fast_search
+        self.fast_create = fast_create
         self.prefix = prefix
         # CORS sits between the forwarded headers and the rest, as it did in the chain.
         self.after_forwarded = cors(self.checked) if cors is not None else self.checked
@@ -217,9 +251,17 @@ class Front:
         if error is not None:
             await send_error(_Answer(send, extra), error)
             return
-        if await self._fast(scope, send, first.get(b"accept", b""), extra):
+        accept = first.get(b"accept", b"")
+        if await self._fast(scope, send, accept, extra):
             return
-        await self._application(scope, receive, send, limit, extra)
+        body = _Body(receive, limit, self.timeout)
+        address = self.fast_create.target(scope, named) if self.fast_create else None
+        if address is None:
+            await self._application(scope, body, send, limit, extra)
+            return
+        replay = await self._create(scope, body, send, address, accept, extra, limit)
+        if replay is not None:
+            await self._application(scope, replay, send, limit, extra)
 
     async def _fast(
         self, scope: Scope, send: Any, accept: bytes, extra: list[tuple[bytes, bytes]] | None
@@ -233,11 +275,38 @@ class Front:
             scope, send, accept, extra
         )
 
+    async def _create(
+        self,
+        scope: Scope,
+        receive: _Body,
+        send: Any,
+        address: Address,
+        accept: bytes,
+        extra: Any,
+        limit: int,
+    ) -> _Replay | None:
+        """The fast create (api/fast_create.py) of the body: None once answered, else the
+        `receive` that gives the application the body read here."""
+        assert self.fast_create is not None
+        try:
+            body = await _read_body(receive)
+        except _BodyTooLarge:
+            await _send_outcome(send, 413, "too-costly", f"Request body larger than {limit} bytes")
+            return None
+        except BodyTimedOut as error:
+            await send_error(_Answer(send, extra), error)
+            return None
+        if body is None:  # the client went away
+            return None
+        if await self.fast_create.answered(scope, address, body, send, accept, extra):
+            return None
+        return _Replay(body, receive)
+
     async def _application(
         self, scope: Scope, receive: Any, send: Any, limit: int, extra: Any
     ) -> None:
         try:
-            await self.app(scope, _Body(receive, limit, self.timeout), _Answer(send, extra))
+            await self.app(scope, receive, _Answer(send, extra))
         except _BodyTooLarge:
             await _send_outcome(send, 413, "too-costly", f"Request body larger than {limit} bytes")
 
