@@ -56,6 +56,7 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     Bound parameters never appear in error messages (hence in logs): they carry values of
     request bodies. On PostgreSQL, `statement_timeout` (seconds, CODOC_STATEMENT_TIMEOUT)
     bounds every statement of every connection: no request keeps a backend busy for long.
+    Its pooled connections are checked on checkout without a round trip (_refuse_dead).
     """
     if url.startswith("sqlite"):
         memory = ":memory:" in url or url.rstrip("/") == "sqlite:" or "mode=memory" in url
@@ -87,10 +88,13 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
 def _refuse_dead(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """Pool checkout: a connection the server already closed is replaced, with no round trip.
 
-    It stands in for `pool_pre_ping`, which sent a `;` on every checkout. An idle
+    It stands in for `pool_pre_ping`, which sent a `;` on every checkout (psycopg 3, the
+    project's one PostgreSQL driver, is assumed here and in _note_first_statement). An idle
     PostgreSQL connection receives nothing unless the server ends it (a FATAL
     "terminating connection" then the close, or a bare EOF or reset): a readable socket
-    means a dead connection. DisconnectionError makes the pool open a new one.
+    means a dead connection (were it anything else, a stray NOTICE, replacing the
+    connection would cost a reconnect, nothing more). DisconnectionError makes the pool
+    open a new one.
     The poll takes about a microsecond; a drop it cannot see (after the checkout) is left
     to transactions.run_write and run_read, which retry where nothing was done yet.
     """
@@ -111,11 +115,14 @@ def _note_first_statement(
     """Remember whether this statement opens the transaction (psycopg sends BEGIN first).
 
     Read by _mark_before_any_work: a connection found dead on this statement has done
-    nothing of the transaction's work, so the work may run again from scratch.
+    nothing of the transaction's work, so the work may run again from scratch. Under
+    autocommit every statement finds the connection idle, the earlier ones committed:
+    none counts as opening.
     """
     if context is not None:
-        status = cursor.connection.pgconn.transaction_status
-        setattr(context, OPENS_TRANSACTION, status == IDLE)
+        dbapi_connection = cursor.connection
+        idle = dbapi_connection.pgconn.transaction_status == IDLE
+        setattr(context, OPENS_TRANSACTION, idle and not dbapi_connection.autocommit)
 
 
 def _mark_before_any_work(context: Any) -> None:
