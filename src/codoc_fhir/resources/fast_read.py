@@ -1,8 +1,8 @@
 """Reads by id in one round trip on an async psycopg pool (PostgreSQL), no HTTP here.
 
 The generic read (`Resource.read` through `transactions.run_read`) runs synchronous
-SQLAlchemy in the thread pool: a pool pre-ping, BEGIN, the row, ROLLBACK, and the Core
-machinery around each statement. For the kinds whose one joined row already holds what
+SQLAlchemy in the thread pool: BEGIN, the row, ROLLBACK, and the Core machinery around
+each statement. For the kinds whose one joined row already holds what
 their mapping needs (the `dwh_data` kinds: Procedure, Condition, lab Observation,
 MedicationRequest, DiagnosticReport, whose `base_query` joins the concept and the
 performers' names), a read is one statement. This module runs it on the event loop:

@@ -8,15 +8,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from select import POLLIN, poll
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from codoc_fhir.warehouse.schema import fhir_server_secret
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
+OPENS_TRANSACTION = "codoc_opens_transaction"  # set on a statement's execution context
+BEFORE_ANY_WORK = "codoc_before_any_work"  # set on a disconnect error, see failed_before_work
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +56,7 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     Bound parameters never appear in error messages (hence in logs): they carry values of
     request bodies. On PostgreSQL, `statement_timeout` (seconds, CODOC_STATEMENT_TIMEOUT)
     bounds every statement of every connection: no request keeps a backend busy for long.
+    Its pooled connections are checked on checkout without a round trip (_refuse_dead).
     """
     if url.startswith("sqlite"):
         memory = ":memory:" in url or url.rstrip("/") == "sqlite:" or "mode=memory" in url
@@ -70,15 +76,69 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     if statement_timeout and url.startswith("postgresql"):
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
     engine = create_engine(
-        url,
-        pool_size=10,
-        max_overflow=20,
-        pool_pre_ping=True,
-        hide_parameters=True,
-        connect_args=connect_args,
+        url, pool_size=10, max_overflow=20, hide_parameters=True, connect_args=connect_args
     )
+    event.listen(engine.pool, "checkout", _refuse_dead)
+    event.listen(engine, "before_cursor_execute", _note_first_statement)
     event.listen(engine, "handle_error", _without_detail)
+    event.listen(engine, "handle_error", _mark_before_any_work)
     return engine
+
+
+def _refuse_dead(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout: a connection the server already closed is replaced, with no round trip.
+
+    It stands in for `pool_pre_ping`, which sent a `;` on every checkout (psycopg 3, the
+    project's one PostgreSQL driver, is assumed here and in _note_first_statement). An idle
+    PostgreSQL connection receives nothing unless the server ends it (a FATAL
+    "terminating connection" then the close, or a bare EOF or reset): a readable socket
+    means a dead connection (were it anything else, a stray NOTICE, replacing the
+    connection would cost a reconnect, nothing more). DisconnectionError makes the pool
+    open a new one.
+    The poll takes about a microsecond; a drop it cannot see (after the checkout) is left
+    to transactions.run_write and run_read, which retry where nothing was done yet.
+    """
+    if dbapi_connection.closed or dbapi_connection.broken or _has_input(dbapi_connection):
+        raise DisconnectionError("the server closed the pooled connection")
+
+
+def _has_input(dbapi_connection: Any) -> bool:
+    """Whether the connection's socket has something to read (or hung up), without waiting."""
+    poller = poll()
+    poller.register(dbapi_connection.fileno(), POLLIN)
+    return bool(poller.poll(0))
+
+
+def _note_first_statement(
+    _conn: Any, cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: Any
+) -> None:
+    """Remember whether this statement opens the transaction (psycopg sends BEGIN first).
+
+    Read by _mark_before_any_work: a connection found dead on this statement has done
+    nothing of the transaction's work, so the work may run again from scratch. Under
+    autocommit every statement finds the connection idle, the earlier ones committed:
+    none counts as opening.
+    """
+    if context is not None:
+        dbapi_connection = cursor.connection
+        idle = dbapi_connection.pgconn.transaction_status == IDLE
+        setattr(context, OPENS_TRANSACTION, idle and not dbapi_connection.autocommit)
+
+
+def _mark_before_any_work(context: Any) -> None:
+    """A disconnect on the statement that opened the transaction: mark the error (see
+    failed_before_work). A drop on a later statement, or during COMMIT (its outcome
+    unknown), is left unmarked."""
+    opening = getattr(context.execution_context, OPENS_TRANSACTION, False)
+    error = context.sqlalchemy_exception
+    if context.is_disconnect and opening and error is not None:
+        setattr(error, BEFORE_ANY_WORK, True)
+
+
+def failed_before_work(error: BaseException) -> bool:
+    """Whether `error` is a dropped connection found on a transaction's first statement
+    (its BEGIN or the statement itself): nothing was executed, running again is safe."""
+    return bool(getattr(error, BEFORE_ANY_WORK, False))
 
 
 def _without_detail(context: Any) -> None:

@@ -6,7 +6,10 @@ rules of CONTRACT section 8 hold in one place:
 - a deadlock, a serialisation failure or a busy SQLite file is retried (bounded, with a
   short jittered pause); if it persists the client gets 409 `conflict`, never a 500;
 - a database that refuses connections or drops them gives 503 `transient` with
-  Retry-After; the pool reconnects by itself once the database is back;
+  Retry-After; the pool reconnects by itself once the database is back. A write whose
+  connection turns out dead before any of its work was done (on BEGIN or its first
+  statement) runs once more on a new connection; one dropped later, or during COMMIT
+  (whose outcome is unknown), is never run again. A read is run again once either way;
 - a unique or foreign-key violation the checks missed is 409, a value a column refuses 400.
 
 The work is a function of the connection only, so that it can run again from scratch.
@@ -25,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from codoc_fhir.fhir.errors import Conflict, FhirError, Invalid, Transient
-from codoc_fhir.warehouse.db import write_transaction
+from codoc_fhir.warehouse.db import failed_before_work, write_transaction
 
 log = logging.getLogger("codoc_fhir.database")
 
@@ -87,18 +90,33 @@ def _is_unavailable(error: DBAPIError) -> bool:
 
 def run_write(engine: Engine, work: Callable[[Any], T]) -> T:
     """`work(conn)` in one write transaction, retried on deadlocks and serialisation
-    failures; database failures raised as the client-facing FhirError."""
+    failures, and once on a connection found dead before any of the work was done;
+    database failures raised as the client-facing FhirError."""
+    dropped = False
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with write_transaction(engine) as conn:
                 return work(conn)
         except DBAPIError as error:
-            if is_race(error) and attempt < ATTEMPTS:
-                log.info("write raced (attempt %d of %d), retrying", attempt, ATTEMPTS)
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
-                continue
-            raise _client_error(error) from error
+            if attempt == ATTEMPTS or not _worth_again(error, attempt, dropped):
+                raise _client_error(error) from error
+            dropped = dropped or failed_before_work(error)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _worth_again(error: DBAPIError, attempt: int, dropped: bool) -> bool:
+    """Whether the write that failed with `error` should run again (after a short jittered
+    pause when it raced: the other writer goes first). A dead connection is worth one more
+    try, on a new connection, only when nothing of the work ran (db.failed_before_work):
+    after a statement, or in COMMIT, the client gets the 503 and decides."""
+    if is_race(error):
+        log.info("write raced (attempt %d of %d), retrying", attempt, ATTEMPTS)
+        time.sleep(random.uniform(0.005, 0.05) * attempt)
+        return True
+    if not dropped and failed_before_work(error):
+        log.info("write found its connection dead before any work, retrying")
+        return True
+    return False
 
 
 def run_read(engine: Engine, work: Callable[[Any], T]) -> T:
