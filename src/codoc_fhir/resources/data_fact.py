@@ -46,6 +46,7 @@ class DataFactResource(Resource):
 
     table = dwh_data
     thesaurus_setting: ClassVar[str]  # the Settings attribute naming the thesaurus
+    concept_element: ClassVar[str] = "code"  # the CodeableConcept bound to the thesaurus
     search_params: ClassVar[dict[str, SearchParam]] = data_fact_params()
     batch_creates = True  # no check of one fact reads another fact
 
@@ -66,8 +67,11 @@ class DataFactResource(Resource):
         )
 
     def prefetch(self, conn: Connection, bodies: Sequence[dict[str, Any]]) -> None:
-        """The subjects of the batch, in one query (links.patient_num then finds them)."""
+        """The subjects and the concepts of the batch, in one query each (links.patient_num
+        and concept_num then find them)."""
         links.prefetch_patients(conn, [body.get("subject") for body in bodies])
+        coded_elements = [coded(body.get(self.concept_element)) for body in bodies]
+        concepts.prefetch_concepts(conn, self.thesaurus_code, coded_elements)
 
     def new_row_images(
         self,
