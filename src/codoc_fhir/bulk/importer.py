@@ -173,10 +173,13 @@ class Importer:
 
     def run(self, paths: list[Path]) -> None:
         """Every file (Organizations first, see files.load_rank), then the retries."""
-        for path in load_order_of_files(paths):
-            self.import_file(path)
-        self.retry_waiting()
-        self.finish()
+        try:
+            for path in load_order_of_files(paths):
+                self.import_file(path)
+            self.retry_waiting()
+            self.finish()
+        finally:
+            gc.unfreeze()  # _freeze_long_lived: the process goes on as before the run
 
     def finish(self) -> None:
         """Final checkpoints, and one line per file read in this run."""
@@ -610,7 +613,7 @@ def _freeze_long_lived() -> None:
     statements of the types read so far) out of the collector's reach: a batch builds and
     drops hundreds of thousands of objects, and each full collection it sets off otherwise
     walks every one of those long-lived ones again (about 10 % of an import's time in a
-    profile). Undone at the end of the run (`_import_all`)."""
+    profile). Undone at the end of the run (`Importer.run`)."""
     gc.collect()
     gc.freeze()
 
@@ -728,6 +731,5 @@ def _import_all(settings: Settings, paths: list[Path], options: ImportOptions, o
         status = 3
     finally:
         importer.engine.dispose()
-        gc.unfreeze()
     print(summary(importer.totals, importer.causes, time.monotonic() - started), file=out)
     return status or (1 if importer.totals.failed else 0)

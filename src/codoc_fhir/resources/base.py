@@ -46,7 +46,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed, names_elements
-from codoc_fhir.fhir.json_types import types_checked
+from codoc_fhir.fhir.json_types import TypesChecked
 from codoc_fhir.fhir.kept import kept_codings, kept_elements, with_kept
 from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
@@ -178,7 +178,7 @@ class Resource:
     def checked(self, body: Any) -> dict[str, Any]:
         """`validate`, after the JSON types: a kind's own checks, which may run before the
         model check, then meet the shapes FHIR defines (arrays, objects, strings)."""
-        with types_checked(body, self.fhir_type):
+        with TypesChecked(body, self.fhir_type):
             return self.validate(body)
 
     def referrers(self) -> Sequence[Referrer]:
