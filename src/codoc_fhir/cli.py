@@ -95,7 +95,6 @@ def _import(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"database_url": args.database_url})
     options = ImportOptions(
         batch_size=args.batch_size,
-        check_processes=max(0, args.check_processes),
         continue_on_error=args.continue_on_error,
         errors_path=Path(args.errors) if args.errors else None,
         quiet=args.quiet,
@@ -261,13 +260,6 @@ def _add_import(commands: Any) -> None:
         type=_positive,
         default=500,
         help="resources per commit (default %(default)s)",
-    )
-    load.add_argument(
-        "--check-processes",
-        type=int,
-        default=0,
-        metavar="N",
-        help="worker processes validating the next batch while one is written (default 0)",
     )
     load.add_argument(
         "--continue-on-error", action="store_true", help="count failures instead of stopping"

@@ -31,7 +31,6 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, SQLAlchemyError
 
-from codoc_fhir.bulk.checking import Checker, answers
 from codoc_fhir.bulk.failures import Causes, Failure
 from codoc_fhir.bulk.files import (
     FileUnreadable,
@@ -84,9 +83,6 @@ class ImportOptions:
     quiet: bool = False
     wait: bool = False  # for another import on the database to end, instead of exiting 2
     report_every: float = 10.0  # seconds between progress lines when stderr is no terminal
-    # Worker processes validating the next batch while one is written (bulk/checking.py);
-    # 0: every body is validated in the main process, as it is written.
-    check_processes: int = 0
 
 
 @dataclass
@@ -165,9 +161,7 @@ class Importer:
     def __init__(self, settings: Settings, options: ImportOptions, out: TextIO | None = None):
         self.options = options
         self.out = out or sys.stdout
-        self.settings = settings
         self.registry = build_registry(settings)
-        self.checker: Checker | None = None
         self.served = list(self.registry.types)
         self.engine = make_engine(settings.database_url)
         self.totals = Counters()
@@ -179,8 +173,6 @@ class Importer:
 
     def run(self, paths: list[Path]) -> None:
         """Every file (Organizations first, see files.load_rank), then the retries."""
-        if self.options.check_processes > 0:
-            self.checker = Checker(self.settings, self.options.check_processes)
         try:
             for path in load_order_of_files(paths):
                 self.import_file(path)
@@ -188,8 +180,6 @@ class Importer:
             self.finish()
         finally:
             gc.unfreeze()  # _freeze_long_lived: the process goes on as before the run
-            if self.checker is not None:
-                self.checker.close()
 
     def finish(self) -> None:
         """Final checkpoints, and one line per file read in this run."""
@@ -236,12 +226,8 @@ class Importer:
     def _load(self, file: FileRun, source: SourceFile, progress: Progress) -> None:
         records = source.records(file.resumed_from)
         first = True
-        batch = list(islice(records, self.options.batch_size))
-        checks = self._check_ahead(batch)
-        while batch:
-            following = list(islice(records, self.options.batch_size))
-            checks_following = self._check_ahead(following)  # validated while this is written
-            stop = self._run_batch(file, batch, self._checked_kinds(batch, checks))
+        while batch := list(islice(records, self.options.batch_size)):
+            stop = self._run_batch(file, batch)
             if first:  # the file's types are loaded now (their R4B models, statements)
                 _freeze_long_lived()
                 first = False
@@ -249,24 +235,6 @@ class Importer:
             progress.advance(sum(record.size for record in done), file.counters)
             if stop is not None:
                 raise ImportStopped(stop)
-            batch, checks = following, checks_following
-
-    def _check_ahead(self, batch: list[Record]) -> Any:
-        """The batch handed to the checking workers, if any (None: no workers)."""
-        if self.checker is None or not batch:
-            return None
-        return self.checker.submit([record.resource for record in batch])
-
-    def _checked_kinds(self, batch: list[Record], checks: Any) -> dict[int, int]:
-        """Position -> index of the kind that validated the record in a worker."""
-        if checks is None:
-            return {}
-        found = answers(checks)
-        return {
-            record.position: kind
-            for record, kind in zip(batch, found, strict=True)
-            if kind is not None and record.position
-        }
 
     def _checkpoint(self, key: str, path: Path) -> dict[str, Any]:
         """The file's checkpoint row (its path brought up to date: it may have moved),
@@ -306,20 +274,17 @@ class Importer:
 
     # --- batches -----------------------------------------------------------------------
 
-    def _run_batch(
-        self, file: FileRun, batch: list[Record], checked: dict[int, int] | None = None
-    ) -> Failure | None:
+    def _run_batch(self, file: FileRun, batch: list[Record]) -> Failure | None:
         """One transaction: the batch's resources, their id map rows and the checkpoint;
         the failure that stops the run (without --continue-on-error), if any.
 
         Resources naming what nothing created yet wait (self.waiting); a failure keeps
-        the checkpoint before it, so a re-run reads it again. `checked`: the records a
-        worker validated (their position -> the index of the kind, bulk/checking.py)."""
+        the checkpoint before it, so a re-run reads it again."""
         with write_transaction(self.engine) as conn:
             # A write first: SQLite then holds a real transaction the savepoints nest in.
             self._save(conn, file)
             ids = self._ids(conn, batch)
-            run = BatchRun(self, conn, ids, file, checked or {})
+            run = BatchRun(self, conn, ids, file)
             for record in batch:
                 if record.position != 0 and not run.add(record):
                     break
@@ -536,7 +501,6 @@ class Planned:
     body: dict[str, Any]
     names: list[str]
     digest: str
-    checked: bool = False  # validated by a worker with this kind (bulk/checking.py)
 
 
 class BatchRun:
@@ -547,16 +511,8 @@ class BatchRun:
     is rolled back and done again one record at a time, so that what each line becomes
     (and the failure report) is exactly what one-by-one import gives."""
 
-    def __init__(
-        self,
-        importer: Importer,
-        conn: Connection,
-        ids: IdMap,
-        file: FileRun,
-        checked: dict[int, int] | None = None,
-    ):
+    def __init__(self, importer: Importer, conn: Connection, ids: IdMap, file: FileRun):
         self.importer, self.conn, self.ids, self.file = importer, conn, ids, file
-        self.checked = checked or {}
         self.group: list[Planned] = []
         self.claimed: set[tuple[str, str]] = set()  # the group's source keys
         self.failures: list[Failure] = []
@@ -589,8 +545,7 @@ class BatchRun:
             with self.conn.begin_nested(), outside_run(()):
                 bodies = [item.body for item in group]
                 db = Joined(self.conn, self.importer.registry)
-                checked = all(item.checked for item in group)
-                targets = ingest.create_ids(db, SYSTEM, group[0].kind, bodies, checked=checked)
+                targets = ingest.create_ids(db, SYSTEM, group[0].kind, bodies)
         except Exception as error:  # any refusal: learn which record it was, one at a time
             if isinstance(error, DBAPIError) and (
                 error.connection_invalidated or isinstance(error, InterfaceError)
@@ -633,8 +588,7 @@ class BatchRun:
             return None
         if not kind.batch_creates:
             return None
-        checked = self.checked.get(record.position) == fhir_type.kinds.index(kind)
-        return Planned(record, kind, kind_name, body, names, digest, checked)
+        return Planned(record, kind, kind_name, body, names, digest)
 
     def _settle(self, record: Record, outcome: str | Waiting | Failure) -> bool:
         """Count what became of a record, in file order; False to stop the run."""

@@ -49,18 +49,17 @@ def update_id(db: Database, caller: Caller, fhir_type: FhirType, ident: str, bod
 
 
 def create_resources(
-    db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any], *, checked: bool = False
+    db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any]
 ) -> list[dict[str, Any]]:
     """Create every body of one kind together; the stored resources, in order, as one
     `create` per body answers them (a transaction Bundle answers each entry's version,
     ETag and location). The first refusal raises with the group half written: run it in a
     savepoint (the importer and Bundles do, then replay the group one create at a time to
-    learn which body failed). `checked`: the bodies have passed `kind.checked` already (the
-    importer's checking workers, bulk/checking.py)."""
+    learn which body failed)."""
     caller = caller.allow(kind.fhir_type, "create")
 
     def work(conn: Connection) -> list[dict[str, Any]]:
-        resources = kind.create_many(conn, bodies, checked=checked)
+        resources = kind.create_many(conn, bodies)
         if caller.patient_num is not None:
             for resource in resources:
                 caller.check_created(conn, kind, resource)
@@ -69,9 +68,6 @@ def create_resources(
     return db.run_write(work)
 
 
-def create_ids(
-    db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any], *, checked: bool = False
-) -> list[str]:
+def create_ids(db: Database, caller: Caller, kind: Resource, bodies: Sequence[Any]) -> list[str]:
     """`create_resources`, keeping only the ids (what the importer's id map holds)."""
-    created = create_resources(db, caller, kind, bodies, checked=checked)
-    return [str(resource["id"]) for resource in created]
+    return [str(resource["id"]) for resource in create_resources(db, caller, kind, bodies)]

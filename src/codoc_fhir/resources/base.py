@@ -257,9 +257,7 @@ class Resource:
         return resource
 
     @names_elements
-    def create_many(
-        self, conn: Connection, bodies: Sequence[Any], *, checked: bool = False
-    ) -> list[dict[str, Any]]:
+    def create_many(self, conn: Connection, bodies: Sequence[Any]) -> list[dict[str, Any]]:
         """Create every body as `create` would, with the statements of the batch grouped:
         the same checks and mapping per body (look-ups cached, resources/lookups.py), then
         one multi-row INSERT per table (main rows, kept elements, tokens, history). The
@@ -271,31 +269,28 @@ class Resource:
         (`new_row_images`), the resources are rendered from those before the INSERT, so that
         the main rows carry their kept elements (PostgreSQL: the keys come from the sequence
         first): no read back, no UPDATE of each new row. Otherwise the rows are written, read
-        back and their kept elements stored after them (`keep_many`).
-
-        `checked`: every body has passed `self.checked` already (the importer validates
-        them in worker processes, bulk/checking.py), which is then not run again."""
+        back and their kept elements stored after them (`keep_many`)."""
         with lookups.batch():
-            valid = list(bodies) if checked else [self.checked(body) for body in bodies]
-            self.check_batch(valid)
-            self.prefetch(conn, valid)
-            rows = [self.to_values(conn, body, None) for body in valid]
+            checked = [self.checked(body) for body in bodies]
+            self.check_batch(checked)
+            self.prefetch(conn, checked)
+            rows = [self.to_values(conn, body, None) for body in checked]
         now = utc_now()
         for values in rows:
             values.update(update_date=now, row_version=1)
         reserved = reserve_keys(conn, self.table, self.key, len(rows))
         with _conflicts_as_409():
             nums = reserved or insert_rows(conn, self.table, self.key, rows)
-            images = self.new_row_images(conn, nums, rows, valid)
+            images = self.new_row_images(conn, nums, rows, checked)
             if images is None:
                 if reserved:
                     insert_keyed(conn, self.table, self.key, nums, rows)
-                self.write_children_many(conn, nums, valid)
+                self.write_children_many(conn, nums, checked)
         if images is None:
-            resources = self.keep_many(conn, nums, valid)
+            resources = self.keep_many(conn, nums, checked)
             record_versions(conn, self, nums, "POST", resources, now)
             return resources
-        resources = self.keep_new(conn, nums, rows, valid, images, written=not reserved)
+        resources = self.keep_new(conn, nums, rows, checked, images, written=not reserved)
         patients = {num: self.patient_of(image) for num, image in zip(nums, images[0], strict=True)}
         record_versions(conn, self, nums, "POST", resources, now, patients=patients)
         return resources
