@@ -128,12 +128,12 @@ def count_lines(paths: list[Path]) -> int:
     return sum(sum(1 for _ in path.open()) for path in paths)
 
 
-def fresh_database(backend: str, directory: Path) -> Iterator[str]:
+def fresh_database(backend: str, directory: Path, prefix: str = "codoc_ingest") -> Iterator[str]:
     """The URL of an empty database for one run (dropped after, on PostgreSQL)."""
     if backend == "sqlite":
         yield f"sqlite:///{directory / 'bench.db'}"
         return
-    name = f"codoc_ingest_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -239,18 +239,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--label", default="", help="a name for this run in the results")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the import here")
+    parser.add_argument(
+        "--database-prefix",
+        default="codoc_ingest",
+        help="PostgreSQL: the run's databases are <prefix>_<pid> (created, then dropped)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         paths = write_files(directory, args.resources, args.seed)
         total = count_lines(paths)
         load = os.getloadavg()
-        for url in fresh_database(args.backend, directory):
+        for url in fresh_database(args.backend, directory, args.database_prefix):
             elapsed, summary = run_import(url, paths, args.batch_size, args.profile)
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         floor_seconds = None
         if args.backend == "postgresql":
-            for url in fresh_database(args.backend, directory):
+            for url in fresh_database(args.backend, directory, args.database_prefix):
                 migrate(url)
                 floor_seconds = floor_copy(url, paths)
     result = {

@@ -103,8 +103,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--database", default=DATABASE, help="the database to create (dropped first) and fill"
+    )
     args = parser.parse_args()
-    url = fresh_database(ADMIN_URL, DATABASE)
+    url = fresh_database(ADMIN_URL, args.database)
     log = Path("/tmp/codoc-bench-transactions.log")
     rounds: dict[str, list[float]] = {"transaction": [], "one_by_one": []}
     load_at_start = os.getloadavg()

@@ -79,6 +79,106 @@ def lab(n: int) -> dict[str, Any]:
     }
 
 
+VALUES: list[dict[str, Any]] = [
+    {"valueQuantity": {"value": 5, "unit": "mmol/L", "system": "http://unitsofmeasure.org"}},
+    {"valueString": "haemolysed"},
+    {"valueInteger": 3},
+    {
+        "valueCodeableConcept": {
+            "coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]
+        }
+    },
+    {"valueRange": {"low": {"value": 1.5}, "high": {"value": 2}}},
+]
+
+
+def lab_forms(n: int) -> dict[str, Any]:
+    """Lab results of every value form, dates with offsets, periods and kept elements."""
+    body = {key: value for key, value in lab(n).items() if key != "valueQuantity"}
+    body |= VALUES[n % len(VALUES)]
+    if n % 2:
+        body.pop("effectiveDateTime")
+        body["effectivePeriod"] = {"start": "2024-03-01T08:00:00+02:00", "end": "2024-03-02"}
+        body["interpretation"] = [{"coding": [{"code": "H", "display": "High"}]}]
+    else:
+        body["effectiveDateTime"] = "2024-02"
+        body["referenceRange"] = [{"low": {"value": 70}, "high": {"value": 90.5}}]
+    body["identifier"] = [{"use": "usual", "system": "urn:test:lab", "value": f"L{n}"}]
+    body["performer"] = [{"reference": "Organization/unit-1"}]
+    return body
+
+
+def patient_forms(n: int) -> dict[str, Any]:
+    """Patients with a death, a maiden name, an address, a managing organisation, partial
+    birth dates."""
+    body = patient(n)
+    body["birthDate"] = ["1960", "1961-04", "1962-05-06"][n % 3]
+    body["name"].append({"use": "maiden", "family": f"Maiden{n}"})
+    body["address"] = [{"line": [f"{n} Main Street"], "city": "Lyon", "postalCode": "69001"}]
+    body["managingOrganization"] = {"reference": "Organization/department-1"}
+    if n % 2:
+        body["deceasedDateTime"] = "2024-01-15T14:30:00-05:00"
+    else:
+        body["deceasedBoolean"] = n == 2
+    return body
+
+
+def medication(n: int) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"code": f"AMOX{n % 2}", "display": "Amox"}]},
+        "subject": {"reference": "Patient/1"},
+        "encounter": {"reference": "Encounter/1"},
+        "authoredOn": "2024-01-15T09:00:00+01:00",
+        "dosageInstruction": [
+            {
+                "doseAndRate": [{"doseQuantity": {"value": 500 + n, "unit": "mg"}}],
+                "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                "route": {"text": "Oral"},
+            }
+        ],
+        "dispenseRequest": {"validityPeriod": {"start": "2024-01-15", "end": "2024-01-22"}},
+        "performer": {"reference": "Organization/department-1"},
+    }
+
+
+def report(n: int) -> dict[str, Any]:
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "code": {"coding": [{"code": "MRI-BRAIN", "display": "Brain MRI"}]},
+        "subject": {"reference": "Patient/1"},
+        "encounter": {"reference": "Encounter/1"},
+        "effectiveDateTime": "2024-01-19T10:00:00Z",
+        "issued": "2024-01-19T15:30:00.250+02:00",
+        "conclusion": f"Conclusion {n}.",
+        "performer": [{"reference": "Organization/department-1"}],
+    }
+
+
+def condition(n: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "identifier": [{"use": "usual", "value": f"COND-{n}"}],
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "resolved" if n % 2 else "active",
+                }
+            ]
+        },
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": f"4448140{n}"}]},
+        "subject": {"reference": "Patient/1"},
+        "encounter": {"reference": "Encounter/1"},
+        "onsetDateTime": "2015-06-13T05:10:14-04:00" if n % 2 else "2015-06",
+        "abatementDateTime": "2015-06-27T05:10:14-04:00",
+        "recordedDate": "2015-06-13",
+    }
+
+
 def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     """Every row of the tables a create writes, without the time stamps."""
     found = {}
@@ -111,7 +211,10 @@ def load(engine: Engine, database_url: str, bodies: list[dict], *, batch: bool) 
         return [kind.create(conn, copy.deepcopy(body), read_back=False)["id"] for body in bodies]
 
 
-@pytest.mark.parametrize("make", [patient, procedure, lab], ids=["Patient", "Procedure", "Lab"])
+MAKERS = [patient, patient_forms, procedure, lab, lab_forms, medication, report, condition]
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=[make.__name__ for make in MAKERS])
 def test_create_many_writes_the_rows_of_one_create_per_body(engine, database_url, make):
     bodies = [make(n) for n in range(5)]
     one_by_one = load(engine, database_url, bodies, batch=False)

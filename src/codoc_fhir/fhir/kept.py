@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 # Elements a read answers from the server, never from what was sent.
@@ -92,13 +93,19 @@ CHOICE = re.compile(rf"([a-z][a-zA-Z]*?)(?:{CHOICE_TYPES})")
 
 def _other_choice_answered(name: str, answered: dict[str, Any]) -> bool:
     """Whether `answered` holds another variant of the choice element `name` (value[x])."""
-    choice = CHOICE.fullmatch(name)
+    choice = _choice(name)
     if choice is None:
         return False
-    return any(
-        other != name and (found := CHOICE.fullmatch(other)) and found.group(1) == choice.group(1)
-        for other in answered
-    )
+    return any(other != name and _choice(other) == choice for other in answered)
+
+
+@lru_cache(maxsize=4096)
+def _choice(name: str) -> str | None:
+    """The choice element an element name is a variant of (`value` for `valueQuantity`),
+    or None; remembered: every read of a resource that keeps something asks it of each of
+    its element names."""
+    found = CHOICE.fullmatch(name)
+    return found.group(1) if found else None
 
 
 def kept_codings(kept: dict[str, Any] | None) -> Iterator[tuple[str, str | None, str]]:

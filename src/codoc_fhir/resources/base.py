@@ -17,11 +17,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import Column, Connection, FromClause, Table, Text, any_, bindparam, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    FromClause,
+    Integer,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +46,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from codoc_fhir.fhir.dates import format_instant, utc_now
 from codoc_fhir.fhir.errors import Conflict, Invalid, NotFound, PreconditionFailed, names_elements
-from codoc_fhir.fhir.json_types import check_json_types
+from codoc_fhir.fhir.json_types import TypesChecked
 from codoc_fhir.fhir.kept import kept_codings, kept_elements, with_kept
 from codoc_fhir.fhir.patching import apply_json_patch, merge_patch
 from codoc_fhir.fhir.references import key_number
@@ -47,6 +63,10 @@ from codoc_fhir.resources.history import (
 from codoc_fhir.search.kind import SearchParam
 from codoc_fhir.warehouse.copy import insert_many
 from codoc_fhir.warehouse.schema import TOKEN_LENGTH, fhir_token
+
+# A new row as `row_images` tells it before it is written: a dict of what a read of the row
+# gives (`base_query`'s columns), which the renderings take where they take a RowMapping.
+RowImage = Any
 
 
 @dataclass(frozen=True)
@@ -158,8 +178,8 @@ class Resource:
     def checked(self, body: Any) -> dict[str, Any]:
         """`validate`, after the JSON types: a kind's own checks, which may run before the
         model check, then meet the shapes FHIR defines (arrays, objects, strings)."""
-        check_json_types(body, self.fhir_type)
-        return self.validate(body)
+        with TypesChecked(body, self.fhir_type):
+            return self.validate(body)
 
     def referrers(self) -> Sequence[Referrer]:
         return ()
@@ -243,7 +263,13 @@ class Resource:
         one multi-row INSERT per table (main rows, kept elements, tokens, history). The
         stored resources, in order, as `create` answers them. The first refusal raises and
         leaves the batch half done: call it in a savepoint, and on an error go one body at a
-        time to learn which one failed (the importer does)."""
+        time to learn which one failed (the importer does).
+
+        Where the kind can tell its new rows from the values about to be written
+        (`new_row_images`), the resources are rendered from those before the INSERT, so that
+        the main rows carry their kept elements (PostgreSQL: the keys come from the sequence
+        first): no read back, no UPDATE of each new row. Otherwise the rows are written, read
+        back and their kept elements stored after them (`keep_many`)."""
         with lookups.batch():
             checked = [self.checked(body) for body in bodies]
             self.check_batch(checked)
@@ -252,12 +278,78 @@ class Resource:
         now = utc_now()
         for values in rows:
             values.update(update_date=now, row_version=1)
+        reserved = reserve_keys(conn, self.table, self.key, len(rows))
         with _conflicts_as_409():
-            nums = insert_rows(conn, self.table, self.key, rows)
-            self.write_children_many(conn, nums, checked)
-        resources = self.keep_many(conn, nums, checked)
-        record_versions(conn, self, nums, "POST", resources, now)
+            nums = reserved or insert_rows(conn, self.table, self.key, rows)
+            images = self.new_row_images(conn, nums, rows, checked)
+            if images is None:
+                if reserved:
+                    insert_keyed(conn, self.table, self.key, nums, rows)
+                self.write_children_many(conn, nums, checked)
+        if images is None:
+            resources = self.keep_many(conn, nums, checked)
+            record_versions(conn, self, nums, "POST", resources, now)
+            return resources
+        resources = self.keep_new(conn, nums, rows, checked, images, written=not reserved)
+        patients = {num: self.patient_of(image) for num, image in zip(nums, images[0], strict=True)}
+        record_versions(conn, self, nums, "POST", resources, now, patients=patients)
         return resources
+
+    def new_row_images(
+        self,
+        conn: Connection,
+        nums: Sequence[int],
+        rows: Sequence[dict[str, Any]],
+        bodies: Sequence[dict[str, Any]],
+    ) -> tuple[list[RowImage], dict[str, Any]] | None:
+        """The new rows `nums` (to be written with the values `rows`, mapped from `bodies`)
+        as `base_query` will read them, and their `load_related` data, told without reading
+        them back; None when the kind cannot tell them (the default: its answer needs what
+        only the written rows hold). A kind that answers this must give exactly what the read
+        of the written row gives: tests/resources/test_create_many.py compares them."""
+        return None
+
+    def keep_new(
+        self,
+        conn: Connection,
+        nums: Sequence[int],
+        rows: Sequence[dict[str, Any]],
+        bodies: Sequence[dict[str, Any]],
+        images: tuple[list[RowImage], dict[str, Any]],
+        *,
+        written: bool,
+    ) -> list[dict[str, Any]]:
+        """`keep_many` for rows told by `new_row_images`: the resources rendered from the
+        images; the kept elements go into the rows' own values, which are then written
+        (or, the rows `written` already, into one UPDATE of the rows that keep something),
+        the children and the token rows after them."""
+        found, related = images
+        answered = [self.to_fhir(image, related) for image in found]
+        kept: list[dict[str, Any] | None] = [None] * len(nums)
+        if self.keeps_elements:
+            kept = [
+                kept_elements(self.kept_source(body), answer)
+                for body, answer in zip(bodies, answered, strict=True)
+            ]
+            stored = [orjson.dumps(item).decode() if item else None for item in kept]
+            for values, image, text in zip(rows, found, stored, strict=True):
+                values["fhir_kept"] = image["fhir_kept"] = text
+        with _conflicts_as_409():
+            if not written:
+                insert_keyed(conn, self.table, self.key, nums, rows)
+            elif self.keeps_elements:
+                changed = {num: values["fhir_kept"] for num, values in zip(nums, rows, strict=True)}
+                changed = {num: text for num, text in changed.items() if text is not None}
+                if changed:
+                    self.store_kept(conn, changed)
+            self.write_children_many(conn, nums, bodies)
+        pairs = zip(nums, kept, strict=True)
+        tokens = [row for num, item in pairs for row in self.token_rows(num, item)]
+        insert_many(conn, fhir_token, tokens)
+        return [
+            self.with_meta(with_kept(answer, item), image)
+            for answer, item, image in zip(answered, kept, found, strict=True)
+        ]
 
     def check_batch(self, bodies: Sequence[dict[str, Any]]) -> None:
         """Refuse a batch whose bodies would have checked each other one at a time (two
@@ -574,8 +666,10 @@ def insert_rows(
 ) -> list[int]:
     """INSERT the rows, in as few statements as their sets of columns allow (a multi-row
     INSERT ... RETURNING each, SQLAlchemy's "insertmanyvalues"); their keys in order."""
-    if conn.dialect.name == "postgresql" and key.autoincrement is not False:
-        return _insert_with_keys(conn, table, key, rows)
+    reserved = reserve_keys(conn, table, key, len(rows))
+    if reserved is not None:
+        insert_keyed(conn, table, key, reserved, rows)
+        return reserved
     groups: dict[tuple[str, ...], list[int]] = {}
     for position, values in enumerate(rows):
         groups.setdefault(tuple(sorted(values)), []).append(position)
@@ -588,22 +682,87 @@ def insert_rows(
     return nums
 
 
-def _insert_with_keys(
-    conn: Connection, table: Table, key: Column, rows: Sequence[dict[str, Any]]
-) -> list[int]:
-    """PostgreSQL: the batch's keys from the table's sequence in one query (ascending, as
-    one INSERT after another would take them), then one pipelined executemany per set of
-    columns: a short statement psycopg prepares once, where a 500-row VALUES list is a
-    new long statement to parse for each batch."""
+def reserve_keys(conn: Connection, table: Table, key: Column, count: int) -> list[int] | None:
+    """PostgreSQL: the keys of `count` new rows, from the table's sequence in one query
+    (ascending, as one INSERT after another would take them); None where the INSERT itself
+    assigns them (SQLite) or the key is not generated."""
+    if conn.dialect.name != "postgresql" or key.autoincrement is False or not count:
+        return None
     sequence = select(func.nextval(func.pg_get_serial_sequence(table.name, key.name)))
-    keys = conn.execute(sequence.select_from(func.generate_series(1, len(rows)))).scalars()
-    nums = sorted(int(num) for num in keys)
+    keys = conn.execute(sequence.select_from(func.generate_series(1, count))).scalars()
+    return sorted(int(num) for num in keys)
+
+
+def insert_keyed(
+    conn: Connection,
+    table: Table,
+    key: Column,
+    nums: Sequence[int],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Write the rows under the keys `reserve_keys` gave: one COPY (warehouse/copy.py) per
+    set of columns, where a 500-row VALUES list is a new long statement to parse for each
+    batch."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for num, values in zip(nums, rows, strict=True):
         groups.setdefault(tuple(sorted(values)), []).append(values | {key.name: num})
     for group in groups.values():
         insert_many(conn, table, group)
-    return nums
+
+
+# What a new row's value must be for `row_images` to stand for the row read back, by the
+# class of its column's type (the first that matches): anything else (an SQL expression, a
+# string in a number column, a naive timestamp) is left to the database, and the batch
+# reads its rows back. A number in a Float column reads back as a float.
+IMAGE_KINDS: tuple[tuple[type, str], ...] = (
+    (Boolean, "bool"),
+    (DateTime, "timestamp"),
+    (Float, "float"),
+    (Integer, "int"),
+    (String, "str"),
+)
+
+
+@cache
+def _image_kinds(table: Table) -> dict[str, str | None]:
+    return {
+        column.name: next(
+            (name for kind, name in IMAGE_KINDS if isinstance(column.type, kind)), None
+        )
+        for column in table.columns
+    }
+
+
+def _plain(kind: str | None, value: Any) -> bool:
+    if kind == "timestamp":
+        return isinstance(value, datetime) and value.tzinfo is not None
+    plain = {"bool": (bool,), "float": (float, int), "int": (int,), "str": (str,)}
+    return kind is not None and type(value) in plain[kind]
+
+
+def row_images(
+    table: Table, key: Column, nums: Sequence[int], rows: Sequence[dict[str, Any]]
+) -> list[RowImage] | None:
+    """The table's columns of each new row as a read of it will give them: every column
+    (None when not written), the key, the values; None when a value is not of the plain
+    type its column reads back (IMAGE_KINDS). Timestamps are aware (the mappings write
+    UTC), so the instant read back formats alike."""
+    kinds = _image_kinds(table)
+    blank = dict.fromkeys(kinds)
+    images = []
+    for num, values in zip(nums, rows, strict=True):
+        image = blank | values
+        for name, value in values.items():
+            if value is None:
+                continue
+            kind = kinds.get(name)
+            if not _plain(kind, value):
+                return None
+            if kind == "float":
+                image[name] = float(value)
+        image[key.name] = num
+        images.append(image)
+    return images
 
 
 def _kept_of(row: RowMapping) -> dict[str, Any] | None:

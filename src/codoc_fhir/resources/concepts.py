@@ -114,6 +114,27 @@ def _concept_num(conn: Connection, thesaurus_code: str, code: str) -> int | None
     return lookups.found(("concept", thesaurus_code, code), load)
 
 
+def prefetch_concepts(conn: Connection, thesaurus_code: str, concepts: Iterable[Any]) -> None:
+    """Find the concepts of these CodeableConcepts (their first coding's code) in one query,
+    for the batch's `resolve_concept` to find them in its look-ups (lookups.py) instead of
+    one query each. Malformed ones are skipped: their mapping reports them."""
+    codes = set()
+    for concept in concepts:
+        codings = concept.get("coding") if isinstance(concept, dict) else None
+        first = codings[0] if isinstance(codings, list) and codings else None
+        if isinstance(first, dict) and first.get("code"):
+            codes.add(str(first["code"]))
+    if not codes or not lookups.active():
+        return
+    table = dwh_thesaurus_data.c
+    query = select(table.concept_code, table.thesaurus_data_num).where(
+        table.thesaurus_code == thesaurus_code,
+        lookups.among(conn, table.concept_code, sorted(codes)),
+    )
+    for code, num in conn.execute(query):
+        lookups.remember(("concept", thesaurus_code, code), int(num))
+
+
 def concepts_by_num(conn: Connection, nums: Iterable[int]) -> dict[int, Any]:
     """Concept rows keyed by thesaurus_data_num, in one query."""
     wanted = {num for num in nums if num is not None}

@@ -26,7 +26,7 @@ from codoc_fhir.fhir.errors import Invalid, Required
 from codoc_fhir.fhir.references import reference_dict
 from codoc_fhir.fhir.validation import check_length
 from codoc_fhir.resources import concepts, links
-from codoc_fhir.resources.base import Resource, SearchParam
+from codoc_fhir.resources.base import Resource, RowImage, SearchParam, row_images
 from codoc_fhir.search.declare import data_fact_params
 from codoc_fhir.warehouse.schema import (
     dwh_data,
@@ -46,6 +46,7 @@ class DataFactResource(Resource):
 
     table = dwh_data
     thesaurus_setting: ClassVar[str]  # the Settings attribute naming the thesaurus
+    concept_element: ClassVar[str] = "code"  # the CodeableConcept bound to the thesaurus
     search_params: ClassVar[dict[str, SearchParam]] = data_fact_params()
     batch_creates = True  # no check of one fact reads another fact
 
@@ -66,8 +67,39 @@ class DataFactResource(Resource):
         )
 
     def prefetch(self, conn: Connection, bodies: Sequence[dict[str, Any]]) -> None:
-        """The subjects of the batch, in one query (links.patient_num then finds them)."""
+        """The subjects and the concepts of the batch, in one query each (links.patient_num
+        and concept_num then find them)."""
         links.prefetch_patients(conn, [body.get("subject") for body in bodies])
+        coded_elements = [coded(body.get(self.concept_element)) for body in bodies]
+        concepts.prefetch_concepts(conn, self.thesaurus_code, coded_elements)
+
+    def new_row_images(
+        self,
+        conn: Connection,
+        nums: Sequence[int],
+        rows: Sequence[dict[str, Any]],
+        bodies: Sequence[dict[str, Any]],
+    ) -> tuple[list[RowImage], dict[str, Any]] | None:
+        """The new facts as `base_query` reads them: their columns, with the concept's code
+        and label and the department and unit names the query joins (one query for the
+        batch's concepts, one per organisation level named)."""
+        images = row_images(dwh_data, self.key, nums, rows)
+        if images is None:
+            return None
+        found = concepts.concepts_by_num(conn, [image["thesaurus_data_num"] for image in images])
+        levels = ("department", "unit")
+        pairs = [(level, image[f"{level}_num"]) for image in images for level in levels]
+        names = links.organization_names(conn, pairs)
+        for image in images:
+            concept = found.get(image["thesaurus_data_num"])
+            if concept is None:  # the insert will refuse the row: its foreign key
+                return None
+            image["concept_code"] = concept.concept_code
+            image["concept_str"] = concept.concept_str
+            for level in levels:
+                num = image[f"{level}_num"]
+                image[f"{level}_str"] = None if num is None else names.get((level, num))
+        return images, self.load_related(conn, images)
 
     def common_values(
         self, conn: Connection, body: dict[str, Any], markers: dict[str, Any] | None = None

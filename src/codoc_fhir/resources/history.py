@@ -87,11 +87,15 @@ def record_versions(
     method: str,
     resources: Sequence[dict[str, Any]],
     when: datetime,
+    *,
+    patients: dict[int, Any] | None = None,
 ) -> None:
     """`record_version` for a batch of resources (Resource.create_many), in one statement;
-    the patient of each read in one query."""
-    column = kind.patient_column()
-    patients = _patients_of(conn, kind, nums) if column is not None else {}
+    the patient of each from `patients` when the caller knows them, else read in one
+    query."""
+    if patients is None:
+        column = kind.patient_column()
+        patients = _patients_of(conn, kind, nums) if column is not None else {}
     rows = [
         {
             "fhir_type": kind.fhir_type,

@@ -69,6 +69,7 @@ class MedicationRequest(DataFactResource):
     label = "MedicationRequest"
     codoc_path = "medicationrequest"
     thesaurus_setting = "thesaurus_medication"
+    concept_element = "medicationCodeableConcept"
     search_params = {
         **DataFactResource.search_params,
         # its codes are the medication's: kept codings of medicationCodeableConcept count

@@ -147,6 +147,15 @@ class Registry:
         self.types: dict[str, FhirType] = {}
         for kind in kinds:
             self.types.setdefault(kind.fhir_type, FhirType(kind.fhir_type)).kinds.append(kind)
+        # What `address` looks a path up in, built once: it routes every Bundle entry, and
+        # walking the hundred-odd kinds for each cost more than the entry's own routing.
+        self._sub_paths = [
+            kind for kind in self.kinds() if kind.codoc_path != kind.fhir_type.lower()
+        ]
+        self._by_segment: dict[str, FhirType] = {}
+        for fhir_type in self:
+            self._by_segment.setdefault(fhir_type.name, fhir_type)
+            self._by_segment.setdefault(fhir_type.codoc_path, fhir_type)
 
     def __iter__(self) -> Iterator[FhirType]:
         return iter(self.types.values())
@@ -157,22 +166,21 @@ class Registry:
 
     def sub_paths(self) -> list[Resource]:
         """Kinds with a Codoc path of their own (`encounter/movement`), taking bare numbers."""
-        return [kind for kind in self.kinds() if kind.codoc_path != kind.fhir_type.lower()]
+        return list(self._sub_paths)
 
     def address(self, path: str) -> Address:
         """What a relative URL names, as the routes read it (404 for no such path)."""
         parts = [part for part in path.split("?", 1)[0].strip("/").split("/") if part]
-        for kind in self.sub_paths():
+        for kind in self._sub_paths:
             depth = kind.codoc_path.count("/") + 1
             if "/".join(parts[:depth]) == kind.codoc_path and len(parts) in (depth, depth + 1):
                 key = parts[depth] if len(parts) > depth else None
                 return Address(self.types[kind.fhir_type], (kind,), key, True, True)
-        if parts and len(parts) <= 2:
-            for fhir_type in self:
-                if parts[0] in (fhir_type.name, fhir_type.codoc_path):
-                    key = parts[1] if len(parts) == 2 else None
-                    codoc = parts[0] == fhir_type.codoc_path
-                    return Address(fhir_type, tuple(fhir_type.kinds), key, codoc)
+        fhir_type = self._by_segment.get(parts[0]) if parts and len(parts) <= 2 else None
+        if fhir_type is not None:
+            key = parts[1] if len(parts) == 2 else None
+            codoc = parts[0] == fhir_type.codoc_path
+            return Address(fhir_type, tuple(fhir_type.kinds), key, codoc)
         raise NotFound(f"No FHIR endpoint at {path!r}")
 
 

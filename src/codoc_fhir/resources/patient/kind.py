@@ -29,7 +29,7 @@ from codoc_fhir.fhir.errors import Duplicate, Invalid
 from codoc_fhir.fhir.references import reference_dict
 from codoc_fhir.fhir.validation import check_code, require, validate_resource
 from codoc_fhir.resources import links, lookups
-from codoc_fhir.resources.base import Referrer, Resource
+from codoc_fhir.resources.base import Referrer, Resource, RowImage, row_images
 from codoc_fhir.resources.concepts import fact_referrer
 from codoc_fhir.resources.patient.from_fhir import (
     contact_values,
@@ -136,6 +136,23 @@ class Patient(Resource):
         rows = [row for num, body in zip(nums, bodies, strict=True) for row in ipp_rows(num, body)]
         if rows:
             conn.execute(dwh_patient_ipphist.insert(), rows)
+
+    def new_row_images(
+        self,
+        conn: Connection,
+        nums: Sequence[int],
+        rows: Sequence[dict[str, Any]],
+        bodies: Sequence[dict[str, Any]],
+    ) -> tuple[list[RowImage], dict[str, Any]] | None:
+        """New patients as a read gives them: the row's columns, and as related data the
+        identifiers `write_children_many` writes (master first, in the order sent, as
+        `load_related` orders them) and the managing organisations' names."""
+        images = row_images(dwh_patient, self.key, nums, rows)
+        if images is None:
+            return None
+        ipps = {num: ipp_list(body) for num, body in zip(nums, bodies, strict=True)}
+        pairs = [(image["managing_org_level"], image["managing_org_num"]) for image in images]
+        return images, {"ipps": ipps, "org_names": links.organization_names(conn, pairs)}
 
     def managing_values(self, conn: Connection, reference: Any) -> dict[str, Any]:
         """A warehouse Organization -> the managing_org columns; any other reference (an
