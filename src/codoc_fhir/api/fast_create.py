@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from anyio import to_thread
 
 from codoc_fhir import FHIR_VERSION
 from codoc_fhir.api.auth import send_error
 from codoc_fhir.api.dispatch import route_path
-from codoc_fhir.api.fast_read import caller_access, content_type, http_date
+from codoc_fhir.api.fast_read import caller_access, send_resource
 from codoc_fhir.fhir.errors import FhirError, NotFound, Transient
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.interactions import crud
@@ -108,31 +107,14 @@ class FastCreate:
             return True
         except FhirError:
             return False
-        await _send_created(send, resource, status, base, accept, extra)
+        location = f"{base}/{resource['resourceType']}/{resource['id']}"
+        await send_resource(
+            send,
+            resource,
+            accept,
+            extra,
+            status=status,
+            location=location if status == 201 else None,
+        )
         self.served += 1
         return True
-
-
-async def _send_created(
-    send: Any,
-    resource: dict[str, Any],
-    status: int,
-    base: str,
-    accept: bytes,
-    extra: list[tuple[bytes, bytes]] | None,
-) -> None:
-    """The resource as `answer_resource` sends a create: Location, ETag, Last-Modified."""
-    body = orjson.dumps(resource)
-    meta = resource.get("meta") or {}
-    headers = [(b"etag", f'W/"{meta.get("versionId", "1")}"'.encode("latin-1"))]
-    if meta.get("lastUpdated"):
-        headers.append((b"last-modified", http_date(meta["lastUpdated"])))
-    if status == 201:
-        location = f"{base}/{resource['resourceType']}/{resource['id']}"
-        headers.append((b"location", location.encode("latin-1")))
-    headers.append((b"content-length", str(len(body)).encode("latin-1")))
-    headers.append((b"content-type", content_type(accept)))
-    if extra:
-        headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -120,7 +120,7 @@ class FastRead:
             resource = self.reader.render(kind, row)
         except Exception:  # the generic route answers it (and logs it) the usual way
             return False
-        await _send_resource(send, resource, accept, extra)
+        await send_resource(send, resource, accept, extra)
         self.reader.served += 1
         return True
 
@@ -156,18 +156,27 @@ def content_type(accept: bytes) -> bytes:
     return found
 
 
-async def _send_resource(
-    send: Any, resource: dict[str, Any], accept: bytes, extra: list[tuple[bytes, bytes]] | None
+async def send_resource(
+    send: Any,
+    resource: dict[str, Any],
+    accept: bytes,
+    extra: list[tuple[bytes, bytes]] | None,
+    *,
+    status: int = 200,
+    location: str | None = None,
 ) -> None:
-    """The resource as `answer_resource` sends it: ETag, Last-Modified, content type."""
+    """The resource as `answer_resource` sends it: ETag, Last-Modified, the Location of a
+    create, content type."""
     body = orjson.dumps(resource)
     meta = resource.get("meta") or {}
     headers = [(b"etag", f'W/"{meta.get("versionId", "1")}"'.encode("latin-1"))]
     if meta.get("lastUpdated"):
         headers.append((b"last-modified", http_date(meta["lastUpdated"])))
+    if location is not None:
+        headers.append((b"location", location.encode("latin-1")))
     headers.append((b"content-length", str(len(body)).encode("latin-1")))
     headers.append((b"content-type", content_type(accept)))
     if extra:
         headers.extend(extra)
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -77,7 +77,8 @@ def record_version(
     version = int((resource.get("meta") or {}).get("versionId") or 1)
     if patient is _ASK:
         patient = _patient_of(conn, kind, num)
-    _keep(conn, kind, num, patient, version, method, orjson.dumps(resource).decode())
+    resource_json = orjson.dumps(resource).decode()
+    conn.execute(HISTORY_INSERT, version_values(kind, num, patient, version, method, resource_json))
 
 
 def record_versions(
@@ -125,23 +126,12 @@ def record_deletion(conn: Connection, kind: VersionedKind, row: RowMapping) -> N
     num = row[kind.key.name]
     column = kind.patient_column()
     patient = row[column.name] if column is not None else None
-    _keep(conn, kind, num, patient, int(row["row_version"]) + 1, "DELETE", None)
+    version = int(row["row_version"]) + 1
+    conn.execute(HISTORY_INSERT, version_values(kind, num, patient, version, "DELETE", None))
 
 
 # The INSERT of every version, built once (the values come as parameters): one per write.
 HISTORY_INSERT = history.insert()
-
-
-def _keep(
-    conn: Connection,
-    kind: VersionedKind,
-    num: int,
-    patient: int | None,
-    version: int,
-    method: str,
-    resource_json: str | None,
-) -> None:
-    conn.execute(HISTORY_INSERT, version_values(kind, num, patient, version, method, resource_json))
 
 
 def version_values(
