@@ -10,23 +10,24 @@ It answers exactly what the generic route answers to a 201: the stored resource,
 ETag, Last-Modified and content type. Everything else goes to the generic route unchanged:
 a query string or If-None-Exist (conditional create), a Prefer header, another media type
 (415), a path the route table does not serve this way, a scope that refuses the create
-(403). A create the interaction refuses (400, 404, 409, 412, 422...) was rolled back: the
-generic route runs it again from the body read here, and answers it from the one place that
-makes those answers. Only a database that failed during the commit (503) is answered here,
-since running that create again could store it twice.
+(403). A create the interaction refuses (400, 404, 409, 412, 422...) is answered here too,
+as the generic route's error handler answers it (the caller's view of the error, as an
+OperationOutcome in the negotiated media type): handing it on would run the refused create
+twice more, and a refusal is the costliest create there is (interactions/database.py runs it
+with and without the trusted keys).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from anyio import to_thread
 
 from codoc_fhir import FHIR_VERSION
-from codoc_fhir.api.auth import send_error
 from codoc_fhir.api.dispatch import route_path
-from codoc_fhir.api.fast_read import caller_access, send_resource
-from codoc_fhir.fhir.errors import FhirError, NotFound, Transient
+from codoc_fhir.api.fast_read import caller_access, content_type, send_resource
+from codoc_fhir.fhir.errors import FhirError, NotFound
 from codoc_fhir.fhir.validation import parse_json_body
 from codoc_fhir.interactions import crud
 from codoc_fhir.interactions.caller import Caller
@@ -46,7 +47,8 @@ class FastCreate:
         self.db = db
         self.prefix = prefix
         self.addresses: dict[str, Address | None] = {}  # path rest -> what it creates
-        self.served = 0
+        self.served = 0  # creates answered here
+        self.refused = 0  # refusals answered here
 
     def target(self, scope: Scope, named: dict[bytes, bytes]) -> Address | None:
         """What the request creates when it is a plain create of a served path, else None."""
@@ -102,11 +104,10 @@ class FastCreate:
             resource, status = await to_thread.run_sync(
                 crud.create, self.db, caller, address, parsed
             )
-        except Transient as error:
-            await send_error(send, error)
+        except FhirError as error:
+            await send_refusal(send, caller.withheld(error), accept, extra)
+            self.refused += 1
             return True
-        except FhirError:
-            return False
         location = f"{base}/{resource['resourceType']}/{resource['id']}"
         await send_resource(
             send,
@@ -118,3 +119,21 @@ class FastCreate:
         )
         self.served += 1
         return True
+
+
+async def send_refusal(
+    send: Any, error: FhirError, accept: bytes, extra: list[tuple[bytes, bytes]] | None
+) -> None:
+    """The OperationOutcome of a refused create, with the error's headers, as
+    api/errors.py answers one."""
+    body = orjson.dumps(error.outcome())
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in error.headers.items()
+    ]
+    headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    headers.append((b"content-type", content_type(accept)))
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

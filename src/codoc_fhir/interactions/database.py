@@ -64,21 +64,23 @@ class Engined:
 
     def run_write_trusting_keys(self, work: Callable[[Connection], T]) -> T:
         """On PostgreSQL, the work first runs with the foreign keys trusted. If it is
-        refused in any way (a foreign key, or a later check that the skipped look-up would
-        have preceded, as the stay of another patient than a missing subject), everything
-        is rolled back and the work runs again with every look-up: its answer is the one
-        the contract gives. A valid create skips its reference queries; a refused one costs
-        a transaction more. An unavailable database is not asked twice. SQLite stays
-        checked (its pool serialises writers anyway)."""
+        refused in any way after it skipped a look-up (a foreign key, or a later check that
+        the skipped look-up would have preceded, as the stay of another patient than a
+        missing subject), everything is rolled back and the work runs again with every
+        look-up: its answer is the one the contract gives. A valid create skips its
+        reference queries; a refusal after a skipped look-up costs a transaction more; a
+        refusal before any (an invalid body) is answered as it is. An unavailable database
+        is not asked twice. SQLite stays checked (its pool serialises writers anyway)."""
         if self.engine.dialect.name != "postgresql":
             return self.run_write(work)
-        try:
-            with lookups.foreign_keys_trusted():
+        with lookups.foreign_keys_trusted() as trust:
+            try:
                 return self.run_write(work)
-        except Transient:
-            raise
-        except FhirError:
-            pass
+            except Transient:
+                raise
+            except FhirError:
+                if not trust.skipped:
+                    raise
         return self.run_write(work)
 
     def run_rolled_back(self, work: Callable[[Connection], Any]) -> None:

@@ -101,7 +101,7 @@ def _exists(conn: Connection, table: Table, key: str, num: int, *, guarded: bool
     """Whether the row exists (remembered for a batch of creates, resources/lookups.py);
     taken as found, with no query, when the caller stores `num` in a column whose foreign
     key will refuse it (`guarded`) and the work trusts those keys (lookups.py)."""
-    if guarded and lookups.keys_trusted():
+    if guarded and lookups.key_trusted():
         return True
 
     def load() -> bool | None:

@@ -25,8 +25,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 T = TypeVar("T")
 
+
+class Trust:
+    """Whether work inside `foreign_keys_trusted` skipped a look-up (`skipped`): a refusal of
+    work that skipped none is already the contract's answer and needs no second run."""
+
+    skipped = False
+
+
 _CACHE: ContextVar[dict[Hashable, Any] | None] = ContextVar("codoc_lookups", default=None)
-_KEYS_TRUSTED: ContextVar[bool] = ContextVar("codoc_keys_trusted", default=False)
+_KEYS_TRUSTED: ContextVar[Trust | None] = ContextVar("codoc_keys_trusted", default=None)
 
 
 @contextmanager
@@ -44,25 +52,32 @@ def batch() -> Iterator[dict[Hashable, Any]]:
 
 
 @contextmanager
-def foreign_keys_trusted() -> Iterator[None]:
+def foreign_keys_trusted() -> Iterator[Trust]:
     """Inside the block, a reference whose key lands in a column with a foreign key is not
-    looked up first (`keys_trusted`): the INSERT's foreign key refuses a missing one.
+    looked up first (`key_trusted`): the INSERT's foreign key refuses a missing one.
 
     That is a query less per reference on a create, which a create makes two or three of.
     The refusal is not the contract's answer (a 400 naming the element): the caller runs the
-    work again outside the block on any refusal, and the look-up answers the missing row
-    (interactions/database.py, `Engined.run_write_trusting_keys`). Only for work that owns
-    its transaction, so that running it again starts from nothing.
+    work again outside the block on a refusal after a skipped look-up, and the look-up
+    answers the missing row (interactions/database.py, `Engined.run_write_trusting_keys`).
+    Only for work that owns its transaction, so that running it again starts from nothing.
     """
-    token = _KEYS_TRUSTED.set(True)
+    trust = Trust()
+    token = _KEYS_TRUSTED.set(trust)
     try:
-        yield
+        yield trust
     finally:
         _KEYS_TRUSTED.reset(token)
 
 
-def keys_trusted() -> bool:
-    return _KEYS_TRUSTED.get()
+def key_trusted() -> bool:
+    """Whether a guarded reference is taken as found without a query (and is then recorded
+    as a skipped look-up)."""
+    trust = _KEYS_TRUSTED.get()
+    if trust is None:
+        return False
+    trust.skipped = True
+    return True
 
 
 def active() -> bool:
