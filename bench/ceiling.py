@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import orjson
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import Response
 
 PROCEDURE = {
@@ -54,3 +55,11 @@ app = FastAPI(title="codoc-fhir bench ceiling")
 async def read(ident: str) -> Response:
     """The same pre-serialised resource for any id."""
     return Response(BODY, media_type="application/fhir+json", headers=HEADERS)
+
+
+@app.post("/v4.3.0/Procedure")
+async def create(request: Request) -> Response:
+    """The create's ceiling: the body read, the same pre-serialised resource answered."""
+    await request.body()
+    headers = {**HEADERS, "Location": "/v4.3.0/Procedure/5"}
+    return Response(BODY, status_code=201, media_type="application/fhir+json", headers=headers)

@@ -248,17 +248,23 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         result["ceiling"] = alternated["targets"]["ceiling"]
         scenarios: dict[str, Any] = {"read": alternated["targets"]["api"]}
         base = bases["api"]
-        others = () if args.only_read else ("search_subject", "search_subject_date", "create")
+        others = () if args.only_read else ("search_subject", "search_subject_date")
         for name in others:
             print(f"== {backend}: {name}", flush=True)
             scenarios[name] = measure(base, lines[name], args)
         if not args.only_read:
+            creating = {name: bases[name] for name in ("floor", "ceiling", "api") if name in bases}
+            print(f"== {backend}: create, {', '.join(creating)} alternated", flush=True)
+            result["create_alternated"] = alternate(creating, lines["create"], args)
+            scenarios["create"] = result["create_alternated"]["targets"]["api"]
             print(f"== {backend}: code+date paged to the end", flush=True)
             scenarios["search_code_date_paged"] = page_to_end(base, sample)
     result["scenarios"] = scenarios
     result["ceiling_ratio"] = ceiling_ratio(result["ceiling"], scenarios["read"])
     if "floor" in result:
         result["floor_ratio"] = ceiling_ratio(result["floor"], scenarios["read"])
+    if "create_alternated" in result:
+        result["create_ratios"] = create_ratios(result["create_alternated"]["targets"])
     if args.only_read:  # --only read: the alternated rounds and nothing else
         result["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
         return result
@@ -303,9 +309,10 @@ def read_targets(
 
 
 def alternate(bases: dict[str, str], lines: list[str], args: argparse.Namespace) -> dict:
-    """Read by id on every target in turn (floor, ceiling, API, ...), --rounds times, so
-    that the machine's drift over the run falls on all of them alike. Each target's figure
-    is the median of its rounds (throughput at --connections, p50 at one connection)."""
+    """`lines` (the reads by id, or the creates) on every target in turn (floor, ceiling,
+    API, ...), --rounds times, so that the machine's drift over the run falls on all of
+    them alike. Each target's figure is the median of its rounds (throughput at
+    --connections, p50 at one connection)."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in bases}
     for round_number in range(1, args.rounds + 1):
         for name, base in bases.items():
@@ -354,6 +361,16 @@ def flatness(big: dict[str, Any], small: dict[str, Any], args: argparse.Namespac
         f"facts_{args.facts}": big_ms,
         "p50_ratio": round(big_ms["p50"] / small_ms["p50"], 2),
         "p95_ratio": round(big_ms["p95"] / small_ms["p95"], 2),
+    }
+
+
+def create_ratios(targets: dict[str, Any]) -> dict[str, float]:
+    """The API's create throughput as a share of the create floor and ceiling of the run."""
+    api = targets["api"]["loaded"]["throughput_rps"]
+    return {
+        f"api_to_{name}": round(api / targets[name]["loaded"]["throughput_rps"], 3)
+        for name in ("floor", "ceiling")
+        if name in targets
     }
 
 
