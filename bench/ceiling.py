@@ -47,6 +47,16 @@ PROCEDURE = {
 }
 BODY = orjson.dumps(PROCEDURE)
 HEADERS = {"ETag": 'W/"1"', "Last-Modified": "Sun, 01 Jun 2025 12:00:00 GMT"}
+TRANSACTION_ENTRY = {
+    "fullUrl": "http://127.0.0.1/v4.3.0/Procedure/5",
+    "resource": PROCEDURE,
+    "response": {
+        "status": "201 Created",
+        "location": "Procedure/5/_history/1",
+        "etag": 'W/"1"',
+        "lastModified": "2025-06-01T12:00:00Z",
+    },
+}
 
 app = FastAPI(title="codoc-fhir bench ceiling")
 
@@ -63,3 +73,13 @@ async def create(request: Request) -> Response:
     await request.body()
     headers = {**HEADERS, "Location": "/v4.3.0/Procedure/5"}
     return Response(BODY, status_code=201, media_type="application/fhir+json", headers=headers)
+
+
+@app.post("/v4.3.0")
+async def transaction(request: Request) -> Response:
+    """A transaction's ceiling: the Bundle read and parsed, a pre-built response of as many
+    entries (each the pre-serialised Procedure, as the API answers every created entry)."""
+    entries = len(orjson.loads(await request.body()).get("entry") or [])
+    answer = {"resourceType": "Bundle", "type": "transaction-response"}
+    body = orjson.dumps(answer | {"entry": [TRANSACTION_ENTRY] * entries})
+    return Response(body, media_type="application/fhir+json")

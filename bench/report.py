@@ -54,6 +54,7 @@ def backend_section(result: dict[str, Any]) -> list[str]:
     lines += ["", *paging_lines(result["scenarios"]["search_code_date_paged"])]
     lines += ["", *flatness_lines(result["flatness"]), ""]
     lines += read_ratio_lines(result)
+    lines += create_ratio_lines(result)
     ratio = result["ceiling_ratio"]
     if ratio.get("available", True):
         lines.append(
@@ -105,6 +106,28 @@ def read_ratio_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def create_ratio_lines(result: dict[str, Any]) -> list[str]:
+    """The create's floor and ceiling of the same run, alternated with the API's create."""
+    alternated = result.get("create_alternated")
+    if not alternated:
+        return []
+    targets = alternated["targets"]
+    rounds = "; ".join(
+        f"{name} {', '.join(f'{value:,.0f}' for value in found['throughput_rounds'])}"
+        for name, found in targets.items()
+    )
+    shares = ", ".join(
+        f"**{share:.1%} of the {name.removeprefix('api_to_')}**"
+        for name, share in result["create_ratios"].items()
+    )
+    return [
+        f"Create alternated over {alternated['rounds']} rounds "
+        f"({' / '.join(alternated['order'])}), req/s per round: {rounds}. "
+        f"The API's median create = {shares} (bench/floor.py and bench/ceiling.py, "
+        "`POST /v4.3.0/Procedure`)."
+    ]
+
+
 def paging_lines(paged: dict[str, Any]) -> list[str]:
     if not paged.get("available"):
         return [f"Code+date search paged to the end: not available ({paged.get('diagnostics')})."]
@@ -144,7 +167,9 @@ def machine_lines(result: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
-    paths = [Path(arg) for arg in sys.argv[1:]] or sorted(RESULTS.glob("*.json"))
+    paths = [Path(arg) for arg in sys.argv[1:]] or [
+        path for name in ("sqlite", "postgresql") if (path := RESULTS / f"{name}.json").exists()
+    ]
     results = [json.loads(path.read_text()) for path in paths]
     if results:
         print("\n".join(machine_lines(results[0])))

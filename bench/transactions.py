@@ -7,8 +7,18 @@ and 99 Procedures whose subject names it by that urn. The reference of the same 
 same 100 resources posted one request at a time (`POST /Patient`, then `POST /Procedure`
 naming the new id). Both run against `codoc-fhir serve` (2 workers, rate limit on with a
 limit no run reaches, access log on) on a fresh database, alternated round by round from
-`--clients` threads, so the machine's drift falls on both alike. Resources created per
-second, the median round, go to bench/results/transactions-postgresql.json.
+`--clients` threads, so the machine's drift falls on both alike.
+
+Alternated with them, from the same threads:
+- the floor: each Bundle's rows written straight with psycopg, no HTTP, no validation, no
+  mapping: one statement per Bundle (autocommitted) inserting the patient, its 99 facts
+  with their concepts looked up inside the INSERT, and the 100 history rows keeping each
+  entry's JSON as posted;
+- the ceiling: the same Bundles posted to bench/ceiling.py (served like the API), which
+  parses each and answers a pre-built transaction-response of as many entries.
+
+Resources created per second, the median round, go to
+bench/results/transactions-postgresql.json.
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from servers import HIGH_LIMIT, api_server, fresh_database, machine
+from psycopg_pool import ConnectionPool
+from servers import HIGH_LIMIT, api_server, ceiling_server, fresh_database, machine
 
 ADMIN_URL = os.environ.get(
     "CODOC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -32,6 +43,7 @@ ADMIN_URL = os.environ.get(
 DATABASE = "codoc_bench_transactions"
 CODE_SYSTEM = "urn:codoc:fhir:codesystem:Acte"
 CODES = [f"TX{number:04d}" for number in range(20)]
+ROUND_ORDER = ("floor", "ceiling", "transaction", "one_by_one")
 ENV = {"CODOC_RATE_LIMIT_STORE": "local", "CODOC_RATE_LIMIT_ANONYMOUS": HIGH_LIMIT}
 
 
@@ -86,6 +98,60 @@ def post_one_by_one(client: httpx.Client, size: int) -> int:
     return size
 
 
+FLOOR_SQL = """
+WITH patient AS (
+    INSERT INTO dwh_patient (update_date) VALUES (now()) RETURNING patient_num
+), facts AS (
+    INSERT INTO dwh_data (patient_num, thesaurus_data_num, thesaurus_code, document_date,
+                          start_date, update_date)
+    SELECT patient.patient_num, concept.thesaurus_data_num, concept.thesaurus_code,
+           item.start, item.start, now()
+    FROM patient
+    CROSS JOIN unnest(%(codes)s::text[], %(starts)s::timestamptz[]) AS item(code, start)
+    JOIN dwh_thesaurus_data AS concept
+      ON concept.thesaurus_code = 'Acte' AND concept.concept_code = item.code
+    RETURNING data_num, patient_num
+), numbered AS (
+    SELECT data_num, patient_num, row_number() OVER (ORDER BY data_num) AS position
+    FROM facts
+)
+INSERT INTO dwh_resource_history (fhir_type, fhir_id, table_name, table_key, patient_num,
+                                  version_id, method, history_date, resource_json)
+SELECT 'Patient', patient_num::text, 'dwh_patient', patient_num, patient_num, 1, 'POST',
+       now(), %(patient_json)s
+FROM patient
+UNION ALL
+SELECT 'Procedure', data_num::text, 'dwh_data', data_num, patient_num, 1, 'POST', now(),
+       (%(jsons)s::text[])[position]
+FROM numbered
+RETURNING 1
+"""
+
+
+def floor_bundle(pool: ConnectionPool, size: int) -> int:
+    """The floor of one Bundle: its rows in one autocommitted statement (module docstring)."""
+    entries = bundle(size)["entry"]
+    procedures = [entry["resource"] for entry in entries[1:]]
+    values = {
+        "patient_json": json.dumps(entries[0]["resource"]),
+        "codes": [body["code"]["coding"][0]["code"] for body in procedures],
+        "starts": [body["performedDateTime"] for body in procedures],
+        "jsons": [json.dumps(body) for body in procedures],
+    }
+    with pool.connection() as conn:
+        written = len(conn.execute(FLOOR_SQL, values).fetchall())
+    if written != size:  # a code the warm-up did not create: the floor would write less
+        raise SystemExit(f"the floor wrote {written} rows of {size}")
+    return size
+
+
+def timed_floor(pool: ConnectionPool, count: int, clients: int, size: int) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as threads:
+        created = sum(threads.map(lambda _: floor_bundle(pool, size), range(count)))
+    return created / (time.perf_counter() - started)
+
+
 def timed(base_url: str, work: Any, count: int, clients: int, size: int) -> float:
     """Resources created per second by `clients` threads doing `work` `count` times."""
     with httpx.Client(base_url=base_url, timeout=120) as client:
@@ -109,22 +175,36 @@ def main() -> None:
     args = parser.parse_args()
     url = fresh_database(ADMIN_URL, args.database)
     log = Path("/tmp/codoc-bench-transactions.log")
-    rounds: dict[str, list[float]] = {"transaction": [], "one_by_one": []}
+    rounds: dict[str, list[float]] = {name: [] for name in ROUND_ORDER}
     load_at_start = os.getloadavg()
-    with api_server(url, args.workers, log, ENV) as base_url:
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    pool = ConnectionPool(conninfo, min_size=args.clients, kwargs={"autocommit": True})
+    with (
+        api_server(url, args.workers, log, ENV) as base_url,
+        ceiling_server(args.workers, Path("/tmp/codoc-bench-ceiling.log")) as ceiling_url,
+        pool,
+    ):
         timed(base_url, post_bundle, 2, 1, args.size)  # warm up: codes created, pools open
         for number in range(1, args.rounds + 1):
-            for name, work in (("transaction", post_bundle), ("one_by_one", post_one_by_one)):
-                rate = timed(base_url, work, args.bundles, args.clients, args.size)
+            for name in ROUND_ORDER:
+                if name == "floor":
+                    rate = timed_floor(pool, args.bundles, args.clients, args.size)
+                else:
+                    work = post_one_by_one if name == "one_by_one" else post_bundle
+                    target = ceiling_url if name == "ceiling" else base_url
+                    rate = timed(target, work, args.bundles, args.clients, args.size)
                 rounds[name].append(rate)
                 print(f"round {number}: {name}: {rate:,.0f} resources/s", flush=True)
+    medians = {name: statistics.median(runs) for name, runs in rounds.items()}
     result = {
         "machine": machine(),
         "workers": args.workers,
         "clients": args.clients,
         "bundle_size": args.size,
         "bundles_per_round": args.bundles,
-        "resources_per_second": {name: statistics.median(runs) for name, runs in rounds.items()},
+        "resources_per_second": medians,
+        "transaction_to_floor": round(medians["transaction"] / medians["floor"], 3),
+        "transaction_to_ceiling": round(medians["transaction"] / medians["ceiling"], 3),
         "rounds": rounds,
         "load_average": {"start": load_at_start, "end": os.getloadavg()},
     }
