@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 
 from codoc_fhir.config import Settings
-from codoc_fhir.fhir.errors import FhirError, Forbidden, operation_outcome
+from codoc_fhir.fhir.errors import FhirError, Forbidden
 from codoc_fhir.fhir.references import key_number
 from codoc_fhir.interactions.caller import Caller
 
@@ -252,12 +252,20 @@ def is_public(path: str) -> bool:
     )
 
 
-async def send_error(send: Any, error: FhirError) -> None:
-    body = orjson.dumps(operation_outcome(error.code, error.diagnostics))
+async def send_error(
+    send: Any,
+    error: FhirError,
+    *,
+    media: bytes = b"application/fhir+json",
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """`error` as its OperationOutcome, with its headers (and `extra`), in `media`."""
+    body = orjson.dumps(error.outcome())
     headers = [
-        (b"content-type", b"application/fhir+json"),
+        (b"content-type", media),
         (b"content-length", str(len(body)).encode()),
         *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
+        *(extra or ()),
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

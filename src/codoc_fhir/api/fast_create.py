@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from anyio import to_thread
 
 from codoc_fhir import FHIR_VERSION
+from codoc_fhir.api.auth import send_error
 from codoc_fhir.api.dispatch import route_path
 from codoc_fhir.api.fast_read import caller_access, content_type, send_resource
 from codoc_fhir.fhir.errors import FhirError, NotFound
@@ -105,7 +105,7 @@ class FastCreate:
                 crud.create, self.db, caller, address, parsed
             )
         except FhirError as error:
-            await send_refusal(send, caller.withheld(error), accept, extra)
+            await send_error(send, caller.withheld(error), media=content_type(accept), extra=extra)
             self.refused += 1
             return True
         location = f"{base}/{resource['resourceType']}/{resource['id']}"
@@ -119,21 +119,3 @@ class FastCreate:
         )
         self.served += 1
         return True
-
-
-async def send_refusal(
-    send: Any, error: FhirError, accept: bytes, extra: list[tuple[bytes, bytes]] | None
-) -> None:
-    """The OperationOutcome of a refused create, with the error's headers, as
-    api/errors.py answers one."""
-    body = orjson.dumps(error.outcome())
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in error.headers.items()
-    ]
-    headers.append((b"content-length", str(len(body)).encode("latin-1")))
-    headers.append((b"content-type", content_type(accept)))
-    if extra:
-        headers.extend(extra)
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

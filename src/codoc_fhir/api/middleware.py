@@ -69,7 +69,7 @@ class AccessLogWriter:
         self.interval = interval
         self.max_pending = max_pending
         self.pending: deque[dict[str, Any]] = deque()
-        self.unwritten: list[dict[str, Any]] = []  # taken from the queue, write failed
+        self.unwritten: list[dict[str, Any]] = []  # taken from `pending`, write failed
         self.dropped = 0
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="access-log", daemon=True)
