@@ -54,8 +54,6 @@ def parse_bundle(body: Any) -> tuple[str, list[Entry]]:
             f"Bundle type {kind!r} cannot be posted here: send a transaction or a batch",
             expression=["Bundle.type"],
         )
-    if kind == "transaction":
-        validate_resource(body, "Bundle")
     return kind, [_entry(index, item) for index, item in enumerate(entries or [])]
 
 
