@@ -17,7 +17,7 @@ authorized one by one by the same Caller sequence (scopes and patient-scoped tok
 from __future__ import annotations
 
 import base64
-import copy
+import dataclasses
 import http
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -299,9 +299,11 @@ def run_transaction(conn: Connection, context: Context, entries: list[Entry]) ->
 
     It works on copies of the entries and a fresh fullUrl map: the transaction runner may
     run it again from scratch after a deadlock, and the first try's rewrites must not leak.
+    The copies are shallow: `rewrite` gives each entry a new resource rather than changing
+    the one sent.
     """
     context.assigned.clear()
-    entries = copy.deepcopy(entries)
+    entries = [dataclasses.replace(entry) for entry in entries]
     outcomes: dict[int, Outcome] = {}
     registry = context.server.registry
     group: list[Entry] = []

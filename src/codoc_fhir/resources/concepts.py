@@ -114,6 +114,15 @@ def _concept_num(conn: Connection, thesaurus_code: str, code: str) -> int | None
     return lookups.found(("concept", thesaurus_code, code), load)
 
 
+# The columns of a concept its resources answer (`codeable_concept`).
+_CONCEPT_ROW = (
+    dwh_thesaurus_data.c.thesaurus_data_num,
+    dwh_thesaurus_data.c.thesaurus_code,
+    dwh_thesaurus_data.c.concept_code,
+    dwh_thesaurus_data.c.concept_str,
+)
+
+
 def prefetch_concepts(conn: Connection, thesaurus_code: str, concepts: Iterable[Any]) -> None:
     """Find the concepts of these CodeableConcepts (their first coding's code) in one query,
     for the batch's `resolve_concept` to find them in its look-ups (lookups.py) instead of
@@ -126,28 +135,26 @@ def prefetch_concepts(conn: Connection, thesaurus_code: str, concepts: Iterable[
             codes.add(str(first["code"]))
     if not codes or not lookups.active():
         return
-    table = dwh_thesaurus_data.c
-    query = select(table.concept_code, table.thesaurus_data_num).where(
-        table.thesaurus_code == thesaurus_code,
-        lookups.among(conn, table.concept_code, sorted(codes)),
+    query = select(*_CONCEPT_ROW).where(
+        dwh_thesaurus_data.c.thesaurus_code == thesaurus_code,
+        lookups.among(conn, dwh_thesaurus_data.c.concept_code, sorted(codes)),
     )
-    for code, num in conn.execute(query):
-        lookups.remember(("concept", thesaurus_code, code), int(num))
+    for row in conn.execute(query):
+        lookups.remember(("concept", thesaurus_code, row.concept_code), row.thesaurus_data_num)
+        lookups.remember(("concept row", row.thesaurus_data_num), row)
 
 
 def concepts_by_num(conn: Connection, nums: Iterable[int]) -> dict[int, Any]:
-    """Concept rows keyed by thesaurus_data_num, in one query."""
+    """Concept rows keyed by thesaurus_data_num, in one query for those a batch's prefetch
+    (`prefetch_concepts`) has not already read."""
     wanted = {num for num in nums if num is not None}
-    if not wanted:
-        return {}
-    table = dwh_thesaurus_data
-    query = select(
-        table.c.thesaurus_data_num,
-        table.c.thesaurus_code,
-        table.c.concept_code,
-        table.c.concept_str,
-    ).where(table.c.thesaurus_data_num.in_(wanted))
-    return {row.thesaurus_data_num: row for row in conn.execute(query)}
+    found = {num: lookups.cached(("concept row", num)) for num in wanted}
+    rows = {num: row for num, row in found.items() if row is not None}
+    missing = wanted - rows.keys()
+    if missing:
+        query = select(*_CONCEPT_ROW).where(dwh_thesaurus_data.c.thesaurus_data_num.in_(missing))
+        rows.update((row.thesaurus_data_num, row) for row in conn.execute(query))
+    return rows
 
 
 def codeable_concept(concept_row: Any) -> dict[str, Any]:

@@ -109,6 +109,12 @@ def known(key: Hashable, load: Callable[[], T | None]) -> T | None:
     return cache[key]
 
 
+def cached(key: Hashable) -> Any:
+    """What the batch has remembered under `key` (None outside a batch or when nothing is)."""
+    cache = _CACHE.get()
+    return None if cache is None else cache.get(key)
+
+
 def remember_all(values: dict[Hashable, Any]) -> None:
     """Record what a prefetch found and what it did not find (None): see `known`."""
     cache = _CACHE.get()
