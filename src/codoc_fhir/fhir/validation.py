@@ -25,19 +25,26 @@ def parse_json_body(raw: bytes) -> Any:
         raise Invalid(f"Invalid JSON: {error.msg}") from None
     if b"\\u0000" in raw:
         raise Invalid("Strings must not contain NUL characters (\\u0000)")
-    if _depth(data) > MAX_JSON_DEPTH:
+    if _too_deep(data):
         raise Invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return data
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_JSON_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(item, level + 1) for item in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(item, level + 1) for item in value), default=level + 1)
-    return level
+def _too_deep(data: Any) -> bool:
+    """Whether containers nest deeper than MAX_JSON_DEPTH, walked level by level over the
+    containers only (a Bundle of 100 entries holds thousands of scalars not worth a call)."""
+    level = 0
+    current = [data] if isinstance(data, dict | list) else []
+    while current:
+        level += 1
+        if level > MAX_JSON_DEPTH:
+            return True
+        deeper = []
+        for container in current:
+            items = container.values() if isinstance(container, dict) else container
+            deeper += [item for item in items if isinstance(item, dict | list)]
+        current = deeper
+    return False
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -270,18 +270,19 @@ class Resource:
         the main rows carry their kept elements (PostgreSQL: the keys come from the sequence
         first): no read back, no UPDATE of each new row. Otherwise the rows are written, read
         back and their kept elements stored after them (`keep_many`)."""
-        with lookups.batch():
+        with lookups.batch():  # until the images: they reuse what the prefetch read
             checked = [self.checked(body) for body in bodies]
             self.check_batch(checked)
             self.prefetch(conn, checked)
             rows = [self.to_values(conn, body, None) for body in checked]
-        now = utc_now()
-        for values in rows:
-            values.update(update_date=now, row_version=1)
-        reserved = reserve_keys(conn, self.table, self.key, len(rows))
+            now = utc_now()
+            for values in rows:
+                values.update(update_date=now, row_version=1)
+            reserved = reserve_keys(conn, self.table, self.key, len(rows))
+            with _conflicts_as_409():
+                nums = reserved or insert_rows(conn, self.table, self.key, rows)
+                images = self.new_row_images(conn, nums, rows, checked)
         with _conflicts_as_409():
-            nums = reserved or insert_rows(conn, self.table, self.key, rows)
-            images = self.new_row_images(conn, nums, rows, checked)
             if images is None:
                 if reserved:
                     insert_keyed(conn, self.table, self.key, nums, rows)
