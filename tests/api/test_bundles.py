@@ -297,6 +297,37 @@ def test_invalid_resource_in_a_transaction_is_400_before_anything_runs(client, e
     assert count_rows(engine, dwh_patient) == 0
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"method": "POST", "url": 5},
+        {"method": "POST", "url": "Procedure", "ifNoneExist": ["x"]},
+        {"method": "POST", "url": "Procedure", "unknown": "x"},
+    ],
+)
+def test_a_bad_request_among_identical_ones_is_named_by_its_entry(client, engine, broken):
+    entries = [post_entry(PAT, patient())]
+    entries += [post_entry(None, procedure(PAT)) for _ in range(40)]
+    entries[29] = dict(entries[29], request=broken)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    response = client.post(f"{BASE}/", json=bundle)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[29].request")
+    assert count_rows(engine, dwh_patient) == 0
+
+
+def test_a_bad_full_url_is_named_by_its_entry(client, engine):
+    entries = [
+        post_entry(f"urn:uuid:5a1e0000-0000-4000-8000-{n:012d}", patient(f"I{n}")) for n in range(6)
+    ]
+    entries[4]["fullUrl"] = {"not": "a uri"}
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
+    response = client.post(f"{BASE}/", json=bundle)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[4].fullUrl")
+    assert count_rows(engine, dwh_patient) == 0
+
+
 def test_circular_references_are_400(client, engine):
     a = "urn:uuid:00000000-0000-4000-8000-00000000000a"
     b = "urn:uuid:00000000-0000-4000-8000-00000000000b"
