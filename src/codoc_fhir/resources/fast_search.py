@@ -19,20 +19,23 @@ generic one and the next page is the generic search's. Anything else (a page ove
 budget, another parameter type, a sort, an include, a cursor, a subset) answers None here
 and the generic search answers it.
 
-Compiled SQL is cached per statement shape, keyed by SQLAlchemy's own cache key (the
-structure of the statement without its values; `_generate_cache_key`, what the Engine's
-compiled cache uses), and the values of each request are taken from that key's bound
-parameters (`construct_params(extracted_parameters=...)`). Measured on the bench's
-subject+date statement: compiling it costs about 1.3 ms a request, the cache key and the
-parameters about 60 microseconds. SQLAlchemy's async engine would cache the same way but
-needs greenlet (not installed) and adds a pool, a pre-ping and a transaction per statement,
-which the fast read's autocommit pool avoids. Statements with values expanded at execution
+Compiled SQL is cached per statement shape, keyed by SQLAlchemy's own cache keys (the
+structure of a statement without its values; `_generate_cache_key`, what the Engine's
+compiled cache uses) of the two clauses that vary, and the values of each request are
+taken from those keys' bound parameters (`construct_params(extracted_parameters=...)`),
+with the base query's and the limit's kept from the shape's first statement. Measured on
+the bench's subject+date statement: compiling it costs about 1.3 ms a request; the key of
+the whole statement was a seventh of a search's CPU, the clauses' keys are less.
+SQLAlchemy's async engine would cache the same way but needs greenlet (not installed) and
+adds a pool, a pre-ping and a transaction per statement, which the fast read's autocommit
+pool avoids. Statements with values expanded at execution
 time (`IN` lists) are not cached and answer None: only reference and date clauses get here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
@@ -92,13 +95,24 @@ def runs_as_compiled(compiled: Compiled) -> bool:
     return "POSTCOMPILE" not in compiled.string and not compiled._bind_processors
 
 
+@dataclass(frozen=True)
+class Filtered:
+    """A search of one kind: its clauses (`kind_where`, `restriction`) and its LIMIT."""
+
+    kind: Resource
+    where: Any
+    allowed: Any
+    limit: int
+
+
 class FastSearcher:
     """The compiled search statements of one process, run on the FastReader's pool."""
 
     def __init__(self, reader: FastReader) -> None:
         self.reader = reader
         self.bases: dict[int, Any] = {}  # id(kind) -> base_query with the window count
-        self.compiled: dict[Any, Compiled] = {}  # SQLAlchemy cache key -> compiled SQL
+        # (kind, the clauses' cache keys, limit) -> compiled SQL, values around the clauses'
+        self.shapes: dict[Any, tuple[Compiled, list[Any], list[Any]]] = {}
         self.served = 0  # searches answered by the fast path (tests check it was taken)
 
     def _base(self, kind: Resource) -> Any:
@@ -110,8 +124,8 @@ class FastSearcher:
 
     def statement(
         self, kinds: Sequence[Resource], request: SearchRequest, patient: int | None
-    ) -> tuple[Resource, Any] | None:
-        """The one kind that can match and its statement; None when none or several can
+    ) -> Filtered | None:
+        """The one kind that can match and its clauses; None when none or several can
         (several kinds are a UNION the generic search orders by kind), or when that kind
         is not answered in one row."""
         branches = []
@@ -119,27 +133,61 @@ class FastSearcher:
             where = kind_where(kind, request.filters, patient, None)
             allowed = restriction(kind, patient, None)
             if where is not None and allowed is not None:
-                branches.append((kind, where, allowed))
-        if len(branches) != 1 or not answers_in_one_row(branches[0][0]):
+                branches.append(Filtered(kind, where, allowed, request.count + 1))
+        if len(branches) != 1 or not answers_in_one_row(branches[0].kind):
             return None
-        kind, where, allowed = branches[0]
-        query = self._base(kind).where(where, allowed).order_by(kind.key)
-        return kind, query.limit(request.count + 1)
+        return branches[0]
 
-    def sql(self, statement: Any) -> tuple[str, dict[str, Any]] | None:
-        """The statement's SQL (compiled once per shape) and this request's values."""
+    def sql(self, filtered: Filtered) -> tuple[str, dict[str, Any]] | None:
+        """The statement's SQL (compiled once per shape) and this request's values.
+
+        The shape is told by the cache keys of the two clauses alone: the kind's base
+        query, the order and the limit are the same for every request of a shape, and the
+        key of the whole statement walks the base query's columns and joins each time (a
+        seventh of a search's CPU). The values are then those of the base query and the
+        limit, kept from the first statement of the shape, around the clauses' own."""
+        parts = [filtered.where._generate_cache_key(), filtered.allowed._generate_cache_key()]
+        if parts[0] is None or parts[1] is None:
+            return None
+        shape = (id(filtered.kind), parts[0].key, parts[1].key, filtered.limit)
+        found = self.shapes.get(shape)
+        if found is None:
+            found = self._compiled_shape(filtered, [*parts[0].bindparams, *parts[1].bindparams])
+            if found is None:
+                return None
+            if len(self.shapes) < MAX_SHAPES:
+                self.shapes[shape] = found
+        compiled, before, after = found
+        values = [*before, *parts[0].bindparams, *parts[1].bindparams, *after]
+        parameters = compiled.construct_params(extracted_parameters=values)
+        return compiled.string, dict(parameters or {})
+
+    def _compiled_shape(
+        self, filtered: Filtered, own: list[Any]
+    ) -> tuple[Compiled, list[Any], list[Any]] | None:
+        """The shape's compiled SQL, with the bound values of the whole statement before
+        and after the clauses' own (`own`); None when the statement does not run as
+        compiled, or when its values do not hold the clauses' as one run (then the values
+        could not be told by the clauses alone, and the shape is not cached)."""
+        kind = filtered.kind
+        statement = self._base(kind).where(filtered.where, filtered.allowed)
+        statement = statement.order_by(kind.key).limit(filtered.limit)
         key = statement._generate_cache_key()
         if key is None:
             return None
-        compiled = self.compiled.get(key.key)
-        if compiled is None:
-            compiled = statement.compile(dialect=DIALECT, cache_key=key)
-            if not runs_as_compiled(compiled):
-                return None
-            if len(self.compiled) < MAX_SHAPES:
-                self.compiled[key.key] = compiled
-        parameters = compiled.construct_params(extracted_parameters=key.bindparams)
-        return compiled.string, dict(parameters or {})
+        compiled = statement.compile(dialect=DIALECT, cache_key=key)
+        if not runs_as_compiled(compiled):
+            return None
+        values = list(key.bindparams)
+        starts = [
+            start
+            for start in range(len(values) - len(own) + 1)
+            if all(a is b for a, b in zip(values[start : start + len(own)], own, strict=True))
+        ]
+        if len(starts) != 1:
+            return None
+        start = starts[0]
+        return compiled, values[:start], values[start + len(own) :]
 
     async def search(
         self,
@@ -155,10 +203,10 @@ class FastSearcher:
         if not is_plain(request) or not one_patient(request, patient):
             return None
         found = self.statement(kinds, request, patient)
-        compiled = self.sql(found[1]) if found is not None else None
+        compiled = self.sql(found) if found is not None else None
         if found is None or compiled is None:
             return None
-        kind = found[0]
+        kind = found.kind
         rows = await self.reader.fetch_all(*compiled)
         total = rows[0][TOTAL_COLUMN] if rows else 0
         page = rows[: request.count]
