@@ -53,9 +53,11 @@ class DataFactResource(Resource):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.thesaurus_code: str = getattr(settings, self.thesaurus_setting)
+        # built once: clauses are immutable, and every read, search and create asks for it
+        self._scope = dwh_data.c.thesaurus_code == self.thesaurus_code
 
     def scope(self) -> Any:
-        return dwh_data.c.thesaurus_code == self.thesaurus_code
+        return self._scope
 
     # --- input -------------------------------------------------------------------------
 
