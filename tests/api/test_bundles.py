@@ -297,6 +297,15 @@ def test_invalid_resource_in_a_transaction_is_400_before_anything_runs(client, e
     assert count_rows(engine, dwh_patient) == 0
 
 
+def assert_refused_at(client, engine, kind: str, entries: list, expression: str) -> None:
+    """The Bundle is a 400 whose expression starts with `expression`, and stores nothing."""
+    bundle = {"resourceType": "Bundle", "type": kind, "entry": entries}
+    response = client.post(f"{BASE}/", json=bundle)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"][0].startswith(expression)
+    assert count_rows(engine, dwh_patient) == 0
+
+
 @pytest.mark.parametrize(
     "broken",
     [
@@ -309,11 +318,7 @@ def test_a_bad_request_among_identical_ones_is_named_by_its_entry(client, engine
     entries = [post_entry(PAT, patient())]
     entries += [post_entry(None, procedure(PAT)) for _ in range(40)]
     entries[29] = dict(entries[29], request=broken)
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    response = client.post(f"{BASE}/", json=bundle)
-    assert response.status_code == 400
-    assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[29].request")
-    assert count_rows(engine, dwh_patient) == 0
+    assert_refused_at(client, engine, "transaction", entries, "Bundle.entry[29].request")
 
 
 def test_a_bad_full_url_is_named_by_its_entry(client, engine):
@@ -321,11 +326,7 @@ def test_a_bad_full_url_is_named_by_its_entry(client, engine):
         post_entry(f"urn:uuid:5a1e0000-0000-4000-8000-{n:012d}", patient(f"I{n}")) for n in range(6)
     ]
     entries[4]["fullUrl"] = {"not": "a uri"}
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
-    response = client.post(f"{BASE}/", json=bundle)
-    assert response.status_code == 400
-    assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[4].fullUrl")
-    assert count_rows(engine, dwh_patient) == 0
+    assert_refused_at(client, engine, "batch", entries, "Bundle.entry[4].fullUrl")
 
 
 def test_circular_references_are_400(client, engine):

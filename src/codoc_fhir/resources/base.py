@@ -282,11 +282,10 @@ class Resource:
             with _conflicts_as_409():
                 nums = reserved or insert_rows(conn, self.table, self.key, rows)
                 images = self.new_row_images(conn, nums, rows, checked)
-        with _conflicts_as_409():
-            if images is None:
-                if reserved:
-                    insert_keyed(conn, self.table, self.key, nums, rows)
-                self.write_children_many(conn, nums, checked)
+                if images is None:
+                    if reserved:
+                        insert_keyed(conn, self.table, self.key, nums, rows)
+                    self.write_children_many(conn, nums, checked)
         if images is None:
             resources = self.keep_many(conn, nums, checked)
             record_versions(conn, self, nums, "POST", resources, now)

@@ -28,8 +28,8 @@ the bench's subject+date statement: compiling it costs about 1.3 ms a request; t
 the whole statement was a seventh of a search's CPU, the clauses' keys are less.
 SQLAlchemy's async engine would cache the same way but needs greenlet (not installed) and
 adds a pool, a pre-ping and a transaction per statement, which the fast read's autocommit
-pool avoids. Statements with values expanded at execution
-time (`IN` lists) are not cached and answer None: only reference and date clauses get here.
+pool avoids. Statements with values expanded at execution time (`IN` lists) are not cached
+and answer None: only reference and date clauses get here.
 """
 
 from __future__ import annotations
@@ -150,15 +150,16 @@ class FastSearcher:
         if parts[0] is None or parts[1] is None:
             return None
         shape = (id(filtered.kind), parts[0].key, parts[1].key, filtered.limit)
+        own = [*parts[0].bindparams, *parts[1].bindparams]
         found = self.shapes.get(shape)
         if found is None:
-            found = self._compiled_shape(filtered, [*parts[0].bindparams, *parts[1].bindparams])
+            found = self._compiled_shape(filtered, own)
             if found is None:
                 return None
             if len(self.shapes) < MAX_SHAPES:
                 self.shapes[shape] = found
         compiled, before, after = found
-        values = [*before, *parts[0].bindparams, *parts[1].bindparams, *after]
+        values = [*before, *own, *after]
         parameters = compiled.construct_params(extracted_parameters=values)
         return compiled.string, dict(parameters or {})
 
