@@ -27,6 +27,7 @@ from codoc_fhir.api.ratelimit import build_rate_limiter
 from codoc_fhir.api.routes import BASE, Server
 from codoc_fhir.config import Settings, get_settings
 from codoc_fhir.fhir.responses import FhirJSONResponse
+from codoc_fhir.resources.fast_create import FastCreator
 from codoc_fhir.resources.fast_read import FastReader
 from codoc_fhir.resources.fast_search import FastSearcher
 from codoc_fhir.resources.registry import build_registry
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.fast_reader = reader
     searcher = FastSearcher(reader) if reader else None
     app.state.fast_searcher = searcher
-    app.state.fast_create = FastCreate(server, f"{BASE}/") if settings.fast_read else None
+    creator = FastCreator(reader) if reader else None
+    app.state.fast_create = FastCreate(server, f"{BASE}/", creator) if settings.fast_read else None
     install_error_handlers(app)
     install_routes(app, server)
     group_routes_by_segment(app, f"{BASE}/")

@@ -70,6 +70,17 @@ RowImage = Any
 
 
 @dataclass(frozen=True)
+class FirstVersion:
+    """A new resource as answered, and the writes that follow its row: the kept elements'
+    JSON (None: nothing kept), its token rows, its history row."""
+
+    resource: dict[str, Any]
+    kept_json: str | None
+    tokens: list[dict[str, Any]]
+    version: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Referrer:
     """Rows of `table` whose `column` points at a resource; they block its deletion.
 
@@ -481,13 +492,24 @@ class Resource:
     ) -> dict[str, Any]:
         """`kept_answer` then `record_version` for a create whose row came back from its
         INSERT, their writes in one statement (resources/follow_ups.py)."""
-        answered = self.to_fhir(row, self.load_related(conn, [row]))
-        kept_json: tuple[str | None] | None = None
+        first = self.first_version(num, body, row, self.load_related(conn, [row]))
+        stored = first.kept_json
+        kept_json = (stored,) if self.keeps_elements and stored != row["fhir_kept"] else None
+        write_follow_ups(conn, self.table, num, kept_json, first.tokens, first.version)
+        return first.resource
+
+    def first_version(
+        self, num: int, body: dict[str, Any], row: RowMapping, related: dict[str, Any]
+    ) -> FirstVersion:
+        """What a create of `body` stores besides its row, told from the new row `num` (as
+        read back, or its image) alone: no query, so that the fast create (resources/
+        fast_create.py) writes exactly what the generic create writes."""
+        answered = self.to_fhir(row, related)
+        stored: str | None = None
         tokens: list[dict[str, Any]] = []
         if self.keeps_elements:
             kept = kept_elements(self.kept_source(body), answered)
             stored = orjson.dumps(kept).decode() if kept else None
-            kept_json = (stored,) if stored != row["fhir_kept"] else None
             tokens = self.token_rows(num, kept)
             answered = with_kept(answered, kept)
         resource = self.with_meta(answered, row)
@@ -499,8 +521,7 @@ class Resource:
             "POST",
             orjson.dumps(resource).decode(),
         )
-        write_follow_ups(conn, self.table, num, kept_json, tokens, version)
-        return resource
+        return FirstVersion(resource, stored, tokens, version)
 
     def kept_source(self, body: dict[str, Any]) -> dict[str, Any]:
         """The body as the kept elements see it: a kind whose columns take part of a list

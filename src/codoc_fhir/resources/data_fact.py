@@ -36,6 +36,7 @@ from codoc_fhir.warehouse.schema import (
 )
 
 ORG_LEVEL_SYSTEM = "urn:codoc:fhir:organization-level"
+ORG_COLUMNS = ("department", "unit")  # the levels a fact's performers give columns
 
 
 CONCEPT_CODE_LENGTH = 100  # dwh_thesaurus_data.concept_code
@@ -89,18 +90,10 @@ class DataFactResource(Resource):
         if images is None:
             return None
         found = concepts.concepts_by_num(conn, [image["thesaurus_data_num"] for image in images])
-        levels = ("department", "unit")
-        pairs = [(level, image[f"{level}_num"]) for image in images for level in levels]
+        pairs = [(level, image[f"{level}_num"]) for image in images for level in ORG_COLUMNS]
         names = links.organization_names(conn, pairs)
-        for image in images:
-            concept = found.get(image["thesaurus_data_num"])
-            if concept is None:  # the insert will refuse the row: its foreign key
-                return None
-            image["concept_code"] = concept.concept_code
-            image["concept_str"] = concept.concept_str
-            for level in levels:
-                num = image[f"{level}_num"]
-                image[f"{level}_str"] = None if num is None else names.get((level, num))
+        if not join_names(images, found, names):
+            return None
         return images, self.load_related(conn, images)
 
     def common_values(
@@ -204,6 +197,25 @@ class DataFactResource(Resource):
                 ref = links.organization_reference(level, row[f"{level}_num"], related["org_names"])
                 actors.append((level, ref))
         return actors
+
+
+def join_names(
+    images: list[RowImage], found: dict[int, Any], names: dict[tuple[str, int], str]
+) -> bool:
+    """Complete new fact rows (`row_images`) with what `base_query` joins to them: their
+    concept's code and label (`found`, by number) and their department and unit names
+    (`names`, by level and number). False when a concept is not in `found`: the insert
+    will refuse the row (its foreign key)."""
+    for image in images:
+        concept = found.get(image["thesaurus_data_num"])
+        if concept is None:
+            return False
+        image["concept_code"] = concept.concept_code
+        image["concept_str"] = concept.concept_str
+        for level in ORG_COLUMNS:
+            num = image[f"{level}_num"]
+            image[f"{level}_str"] = None if num is None else names.get((level, num))
+    return True
 
 
 # --- the event date in any [x] form --------------------------------------------------

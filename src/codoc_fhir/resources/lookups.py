@@ -38,12 +38,14 @@ _KEYS_TRUSTED: ContextVar[Trust | None] = ContextVar("codoc_keys_trusted", defau
 
 
 @contextmanager
-def batch() -> Iterator[dict[Hashable, Any]]:
-    """Cache look-ups until the block ends (nested blocks share the outer cache)."""
+def batch(cache: dict[Hashable, Any] | None = None) -> Iterator[dict[Hashable, Any]]:
+    """Cache look-ups until the block ends (nested blocks share the outer cache), in
+    `cache` when given: the fast create's, which outlives its blocks and whose entries its
+    statement re-checks (resources/fast_create.py)."""
     if _CACHE.get() is not None:
         yield _CACHE.get() or {}
         return
-    cache: dict[Hashable, Any] = {}
+    cache = {} if cache is None else cache
     token = _CACHE.set(cache)
     try:
         yield cache

@@ -1,0 +1,459 @@
+"""Creates of facts in one autocommitted statement on the async pool (PostgreSQL), no HTTP.
+
+The generic create (`Resource.create` through `Engined.run_write_trusting_keys`, in the
+thread pool) sends BEGIN, the concept look-up, the INSERT returning the joined row, one
+follow-up statement and COMMIT through synchronous SQLAlchemy: about 3 ms of a worker's CPU
+for a Procedure, where the create floor (bench/floor.py) needs under 1 ms in all. For the
+kinds whose new row can be told before it is written (the `dwh_data` kinds answered in one
+row: `DataFactResource.new_row_images`), this module makes the same create on the event
+loop in one statement:
+
+- the same validation and mapping (`checked`, `to_values`), handed a connection that
+  answers nothing (`Offline`): the look-ups a mapping makes are answered by this
+  process's cache of what it has already read (the concept of a code; the department and
+  unit names its rows join), references stored in a column with a foreign key are trusted
+  to it (resources/lookups.py), and any other question hands the create on;
+- the key from a block of the table's sequence this process reserved (the pooled
+  allocation HAPI FHIR makes too): the new row, its kept elements, tokens and first
+  version are rendered before the write exactly as `Resource.first_version` renders them
+  after the generic INSERT;
+- one statement writes the row (with its kept elements), its token rows and its history
+  row, and re-checks inside it every cached answer the rendering used: the row is only
+  inserted when the concept still has that code and label and the organisations those
+  names. A stale cache writes nothing (and is forgotten); a missing patient or
+  organisation is refused by the foreign keys and writes nothing.
+
+Whatever this module does not write is handed on (`None`) to the generic create, which
+answers it as it always has: a refusal of any kind (the body, a reference, a scope), a
+question the cache cannot answer (a new code, a stay, a second performer), a value the
+image cannot tell. A code seen for the first time is read here once and cached, so the next
+create of it stays here; a code the thesaurus lacks is created by the generic create.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, NamedTuple, cast
+
+import psycopg
+from sqlalchemy import Column, Connection, Table, and_, bindparam, exists, func, select, true
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.sqltypes import String
+
+from codoc_fhir.fhir.dates import utc_now
+from codoc_fhir.fhir.errors import FhirError
+from codoc_fhir.resources import concepts, lookups
+from codoc_fhir.resources.base import FirstVersion, Resource, row_images
+from codoc_fhir.resources.data_fact import ORG_COLUMNS, DataFactResource, join_names
+from codoc_fhir.resources.fast_read import (
+    NO_CONNECTION,
+    FastReader,
+    ReadFailed,
+    answers_in_one_row,
+)
+from codoc_fhir.resources.follow_ups import TOKEN_COLUMNS, VERSION_COLUMNS
+from codoc_fhir.resources.links import ORG_LEVELS
+from codoc_fhir.warehouse.schema import dwh_resource_history as history
+from codoc_fhir.warehouse.schema import dwh_thesaurus_data, fhir_token
+
+log = logging.getLogger("codoc_fhir.database")
+
+LOOKUPS = 4  # questions one create may learn the answers to before it hands on
+KEY_BLOCK = 16  # keys reserved from a table's sequence at a time, per process
+CACHE_LIMIT = 20_000  # cached answers per process; the cache starts again when full
+NEW, CHECK, VERSION, TOKEN = "fast_new_", "fast_check_", "fast_v_", "fast_token_"
+
+
+class HandedOn(Exception):
+    """The fast create does not write this one: the generic create answers it."""
+
+
+class NeedsDatabase(HandedOn):
+    """The mapping asked the database something (`statement` with `parameters`)."""
+
+    def __init__(self, statement: Any = None, parameters: Any = None) -> None:
+        super().__init__("the mapping asked the database")
+        self.statement, self.parameters = statement, parameters
+
+
+class Offline:
+    """The connection a mapping is handed here: any question asked of it raises
+    NeedsDatabase (a cached answer never reaches it: resources/lookups.py asks the cache
+    first)."""
+
+    def execute(self, statement: Any, parameters: Any = None) -> Any:
+        raise NeedsDatabase(statement, parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsDatabase(name)
+
+
+OFFLINE = cast(Connection, Offline())
+
+
+class ConceptRow(NamedTuple):
+    """A concept as a fact's row joins it (the attributes `join_names` reads)."""
+
+    thesaurus_data_num: int
+    thesaurus_code: str
+    concept_code: str
+    concept_str: str
+
+
+def creates_in_one_statement(kind: Resource) -> bool:
+    """Whether a create of `kind` can be written here: a fact kind answered in one row whose
+    new row `join_names` tells (no children, no answer that reads its kept elements)."""
+    return (
+        answers_in_one_row(kind)
+        and type(kind).new_row_images is DataFactResource.new_row_images
+        and type(kind).write_children is Resource.write_children
+        and type(kind).first_version is Resource.first_version
+        and not kind.answer_reads_kept
+        and not kind.children_change_row
+    )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One create, rendered: its row's values (key and kept elements in), its first version,
+    and the cached answers its statement re-checks (the concept; the names by level)."""
+
+    kind: Resource
+    num: int
+    values: dict[str, Any]
+    first: FirstVersion
+    concept: ConceptRow
+    names: dict[str, tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class CompiledWrite:
+    """A statement compiled once: SQL text, its fixed parameters (the literals of the
+    statement) and its parameters' processors (none for most types on psycopg)."""
+
+    sql: str
+    fixed: dict[str, Any]
+    processors: dict[str, Any]
+
+    def parameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        values = self.fixed | values
+        for name, process in self.processors.items():
+            values[name] = process(values[name])
+        return values
+
+
+class FastCreator:
+    """The look-up cache, the reserved keys and the statements of one process; the
+    statements run on the fast reader's pool (resources/fast_read.py)."""
+
+    def __init__(self, reader: FastReader) -> None:
+        self.reader = reader
+        self.known: dict[Hashable, Any] = {}  # lookups.py keys: concepts by code and number
+        self.names: dict[tuple[str, int], str] = {}  # (level, number) -> name
+        self.keys: dict[str, list[int]] = {}  # table -> reserved keys, next first
+        self.written = 0  # creates written here (tests check the path was taken)
+
+    async def create(self, kind: Resource, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The created resource, or None when the generic create is to answer (nothing
+        was written then)."""
+        if not creates_in_one_statement(kind):
+            return None
+        try:
+            planned = await self._plan(kind, body, await self._reserved_key(kind))
+            await self._write(planned)
+        except HandedOn:
+            return None  # a key reserved and not used is a gap, as a rolled-back INSERT's
+        self.written += 1
+        return planned.first.resource
+
+    async def _plan(self, kind: Resource, body: dict[str, Any], num: int) -> Planned:
+        """`plan`, after reading what the cache lacks (a concept, a name: one query each,
+        remembered): a few questions at most, the concept and the two names of a fact."""
+        for _ in range(LOOKUPS + 1):
+            try:
+                return self.plan(kind, body, num)
+            except NeedsDatabase as asked:
+                await self._learn(asked)
+        raise HandedOn("the cache cannot answer the mapping")
+
+    def plan(self, kind: Resource, body: dict[str, Any], num: int) -> Planned:
+        """Map and render the create of `body` under the key `num` from the cache alone."""
+        try:
+            with lookups.batch(self.known), lookups.foreign_keys_trusted():
+                checked = kind.checked(body)
+                values = kind.to_values(OFFLINE, checked, None)
+        except FhirError as error:  # its answer, the element named, is the generic create's
+            raise HandedOn(str(error)) from error
+        values.update(update_date=utc_now(), row_version=1)
+        images = row_images(kind.table, kind.key, [num], [values])
+        if images is None:
+            raise HandedOn("a value whose stored form the image cannot tell")
+        concept = self.known.get(("concept row", values["thesaurus_data_num"]))
+        if concept is None:
+            raise HandedOn("a concept number the cache did not give")
+        names = self._names_of(values)
+        join_names(images, {concept.thesaurus_data_num: concept}, self.names)
+        first = kind.first_version(
+            num, checked, images[0], kind.load_related(NO_CONNECTION, images)
+        )
+        values["fhir_kept"] = first.kept_json
+        values[kind.key.name] = num
+        return Planned(kind, num, values, first, concept, names)
+
+    def _names_of(self, values: dict[str, Any]) -> dict[str, tuple[int, str]]:
+        """The cached name of each organisation the row's columns name (NeedsDatabase for
+        one the cache lacks)."""
+        names = {}
+        for level in ORG_COLUMNS:
+            num = values.get(f"{level}_num")
+            if num is None:
+                continue
+            name = self.names.get((level, num))
+            if name is None:
+                raise NeedsDatabase(("names", level), num)
+            names[level] = (num, name)
+        return names
+
+    async def _learn(self, asked: NeedsDatabase) -> None:
+        """Read and cache the answer to the question the mapping asked; HandedOn for a
+        question this cache does not hold, or one whose answer is "none" (a new code, an
+        organisation that does not exist: the generic create creates, or refuses)."""
+        if len(self.known) + len(self.names) > CACHE_LIMIT:
+            self.known.clear()
+            self.names.clear()
+        if asked.statement is concepts.CONCEPT_QUERY:
+            await self._learn_concept(asked.parameters["thesaurus"], asked.parameters["code"])
+        elif isinstance(asked.statement, tuple) and asked.statement[0] == "names":
+            await self._learn_name(asked.statement[1], asked.parameters)
+        else:
+            raise HandedOn("a look-up the cache does not hold")
+
+    async def _learn_concept(self, thesaurus: str, code: str) -> None:
+        row = await self._ask(CONCEPT_SQL, {"thesaurus": thesaurus, "code": code})
+        if row is None:
+            raise HandedOn("a code the thesaurus lacks")
+        concept = ConceptRow(**row)
+        self.known[("concept", thesaurus, code)] = concept.thesaurus_data_num
+        self.known[("concept row", concept.thesaurus_data_num)] = concept
+
+    async def _learn_name(self, level_name: str, num: int) -> None:
+        row = await self._ask(_name_sql(level_name), {"num": num})
+        if row is None:
+            raise HandedOn("an organisation that does not exist")
+        self.names[(level_name, num)] = row["name"]
+
+    def forget(self, planned: Planned) -> None:
+        """Drop the cached answers a refused statement re-checked: one may be stale."""
+        concept = planned.concept
+        self.known.pop(("concept row", concept.thesaurus_data_num), None)
+        self.known.pop(("concept", concept.thesaurus_code, concept.concept_code), None)
+        for level, (num, _) in planned.names.items():
+            self.names.pop((level, num), None)
+
+    async def _reserved_key(self, kind: Resource) -> int:
+        reserved = self.keys.setdefault(kind.table.name, [])
+        if not reserved:
+            rows = await self._ask(_keys_sql(kind.table, kind.key), {}, many=True)
+            reserved.extend(sorted(int(row["num"]) for row in rows))
+        return reserved.pop(0)
+
+    async def _write(self, planned: Planned) -> None:
+        """The one statement; HandedOn when it wrote nothing (a refusal, a stale cache).
+
+        The reader retries a statement once on a connection found dead. A retry that meets
+        its own key already taken (the first attempt committed, its answer lost) is written
+        when the stored first version is the one planned."""
+        compiled = write_statement(
+            planned.kind.table,
+            tuple(sorted(planned.values)),
+            tuple(sorted(planned.names)),
+            bool(planned.first.tokens),
+        )
+        try:
+            written = await self.reader.ask(
+                compiled.sql, compiled.parameters(_parameters(planned)), many=False
+            )
+        except ReadFailed as failed:
+            if not _key_taken(failed.__cause__, planned.kind.table):
+                raise HandedOn(str(failed)) from failed
+            if await self._stored_version(planned) != planned.first.version["resource_json"]:
+                self.keys.pop(planned.kind.table.name, None)  # the sequence went back
+                raise HandedOn("the reserved key is another row's") from failed
+            return
+        if written is None:
+            self.forget(planned)
+            raise HandedOn("a cached answer the statement found stale")
+
+    async def _stored_version(self, planned: Planned) -> str | None:
+        version = planned.first.version
+        parameters = {"fhir_type": version["fhir_type"], "fhir_id": version["fhir_id"]}
+        row = await self._ask(FIRST_VERSION_SQL, parameters)
+        return None if row is None else row["resource_json"]
+
+    async def _ask(
+        self, compiled: CompiledWrite, parameters: dict[str, Any], *, many: bool = False
+    ) -> Any:
+        try:
+            return await self.reader.ask(compiled.sql, compiled.parameters(parameters), many=many)
+        except ReadFailed as failed:  # the generic create answers (503 when it cannot either)
+            raise HandedOn(str(failed)) from failed
+
+
+def _key_taken(error: BaseException | None, table: Table) -> bool:
+    """Whether `error` is the refusal of a row whose primary key is already taken."""
+    if not isinstance(error, psycopg.errors.UniqueViolation):
+        return False
+    return error.diag.constraint_name == f"{table.name}_pkey"
+
+
+def _parameters(planned: Planned) -> dict[str, Any]:
+    """The statement's parameters: the row, the re-checked answers, the first version,
+    the token rows as arrays."""
+    concept = planned.concept
+    parameters = {f"{NEW}{name}": value for name, value in planned.values.items()}
+    parameters |= {
+        f"{CHECK}concept_num": concept.thesaurus_data_num,
+        f"{CHECK}concept_thesaurus": concept.thesaurus_code,
+        f"{CHECK}concept_code": concept.concept_code,
+        f"{CHECK}concept_str": concept.concept_str,
+    }
+    for level, (num, name) in planned.names.items():
+        parameters |= {f"{CHECK}{level}_num": num, f"{CHECK}{level}_name": name}
+    version = planned.first.version
+    parameters |= {f"{VERSION}{name}": version[name] for name in VERSION_COLUMNS}
+    tokens = planned.first.tokens
+    for name in TOKEN_COLUMNS if tokens else ():
+        parameters[f"{TOKEN}{name}"] = [token[name] for token in tokens]
+    return parameters
+
+
+def _typed(name: str, column: Column) -> ColumnElement[Any]:
+    """A parameter for `column` in a SELECT list, typed for PostgreSQL (an untyped NULL
+    would be text). Strings keep their unbounded cast: a CAST to VARCHAR(n) would cut a
+    value too long, where the column refuses it."""
+    parameter = bindparam(name, type_=column.type)
+    return parameter if isinstance(column.type, String) else sql_cast(parameter, column.type)
+
+
+@cache
+def write_statement(
+    table: Table, columns: tuple[str, ...], levels: tuple[str, ...], with_tokens: bool
+) -> CompiledWrite:
+    """`WITH created AS (INSERT INTO table SELECT <row> WHERE <re-checks> RETURNING key),
+    tokens AS (INSERT INTO fhir_token SELECT ... FROM unnest(...), created)
+    INSERT INTO history SELECT <version> FROM created RETURNING history_num`: one row back
+    when written, none when a re-check failed. Built once per table and shape."""
+    key = next(iter(table.primary_key.columns))
+    row = select(*(_typed(f"{NEW}{name}", table.c[name]) for name in columns))
+    created = (
+        table.insert()
+        .from_select(list(columns), row.where(and_(*_rechecks(levels))))
+        .returning(key)
+        .cte("created")
+    )
+    version = select(*(_typed(f"{VERSION}{name}", history.c[name]) for name in VERSION_COLUMNS))
+    statement = (
+        history.insert()
+        .from_select(list(VERSION_COLUMNS), version.select_from(created))
+        .returning(history.c.history_num)
+        .add_cte(created)
+    )
+    if with_tokens:
+        statement = statement.add_cte(_token_insert(created).cte("tokens"))
+    return _compiled(statement)
+
+
+def _rechecks(levels: tuple[str, ...]) -> list[Any]:
+    """The cached answers the rendering used, as they must still be in the warehouse."""
+    concept = dwh_thesaurus_data.c
+    checks = [
+        exists().where(
+            concept.thesaurus_data_num
+            == bindparam(f"{CHECK}concept_num", type_=concept.thesaurus_data_num.type),
+            concept.thesaurus_code
+            == bindparam(f"{CHECK}concept_thesaurus", type_=concept.thesaurus_code.type),
+            concept.concept_code
+            == bindparam(f"{CHECK}concept_code", type_=concept.concept_code.type),
+            concept.concept_str == bindparam(f"{CHECK}concept_str", type_=concept.concept_str.type),
+        )
+    ]
+    for level_name in levels:
+        level = ORG_LEVELS[level_name]
+        key, name = level.table.c[level.key], level.table.c[level.name_column]
+        checks.append(
+            exists().where(
+                key == bindparam(f"{CHECK}{level_name}_num", type_=key.type),
+                name == bindparam(f"{CHECK}{level_name}_name", type_=name.type),
+            )
+        )
+    return checks
+
+
+def _token_insert(created: Any) -> Any:
+    """The token rows, from arrays, inserted only beside a created row."""
+    arrays = [
+        bindparam(f"{TOKEN}{name}", type_=ARRAY(fhir_token.c[name].type)) for name in TOKEN_COLUMNS
+    ]
+    rows = func.unnest(*arrays).table_valued(*TOKEN_COLUMNS).render_derived()
+    chosen = select(*(rows.c[name] for name in TOKEN_COLUMNS)).select_from(
+        rows.join(created, true())
+    )
+    return fhir_token.insert().from_select(list(TOKEN_COLUMNS), chosen)
+
+
+def _compiled(statement: Any) -> CompiledWrite:
+    dialect = postgresql_psycopg.dialect()
+    compiled = statement.compile(dialect=dialect)
+    processors = {}
+    for name, parameter in compiled.binds.items():
+        process = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    fixed = {
+        name: value
+        for name, value in compiled.construct_params(_check=False).items()
+        if value is not None
+    }
+    return CompiledWrite(str(compiled), fixed, processors)
+
+
+CONCEPT_SQL = _compiled(
+    select(
+        dwh_thesaurus_data.c.thesaurus_data_num,
+        dwh_thesaurus_data.c.thesaurus_code,
+        dwh_thesaurus_data.c.concept_code,
+        dwh_thesaurus_data.c.concept_str,
+    ).where(
+        dwh_thesaurus_data.c.thesaurus_code == bindparam("thesaurus"),
+        dwh_thesaurus_data.c.concept_code == bindparam("code"),
+    )
+)
+
+
+FIRST_VERSION_SQL = _compiled(
+    select(history.c.resource_json).where(
+        history.c.fhir_type == bindparam("fhir_type"),
+        history.c.fhir_id == bindparam("fhir_id"),
+        history.c.version_id == 1,
+    )
+)
+
+
+@cache
+def _name_sql(level_name: str) -> CompiledWrite:
+    level = ORG_LEVELS[level_name]
+    key, name = level.table.c[level.key], level.table.c[level.name_column]
+    return _compiled(select(name.label("name")).where(key == bindparam("num")))
+
+
+@cache
+def _keys_sql(table: Table, key: Column) -> CompiledWrite:
+    sequence = func.nextval(func.pg_get_serial_sequence(table.name, key.name))
+    numbers = select(sequence.label("num")).select_from(func.generate_series(1, KEY_BLOCK))
+    return _compiled(numbers)

@@ -1,0 +1,300 @@
+"""The creates written in one statement (resources/fast_create.py) store exactly what the
+generic create stores: the same rows, kept elements, token rows and first versions, and
+answer the same resources. Whatever the statement cannot write is handed on and still
+answered as the generic create answers it.
+
+Each comparison loads the same bodies, in the same order, into the same freshly emptied
+warehouse twice over HTTP: once with the fast paths off (the generic create only), once
+with them on. The keys may differ between the two runs (the fast create takes its keys from
+a block of the sequence, a create handed on takes the next one), so the second run's rows
+are compared under the first run's keys, matched by the order of the answers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, select, text, update
+
+from codoc_fhir.warehouse import schema
+from tests.conftest import empty_tables
+from tests.factories import seed_procedure_context
+
+
+@pytest.fixture(autouse=True)
+def _postgresql(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement create runs on PostgreSQL's async pool; SQLite has none")
+
+
+JSON = {"Content-Type": "application/fhir+json"}
+STAMPS = {"update_date", "history_date", "history_num"}
+TABLES = (
+    schema.dwh_data,
+    schema.dwh_thesaurus_data,
+    schema.fhir_token,
+    schema.dwh_resource_history,
+)
+
+
+def procedure(n: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "status": "completed",
+        "identifier": [{"use": "usual", "system": "urn:test:act", "value": f"P-{n}"}],
+        "code": {"coding": [{"system": "urn:test:act", "code": f"ACT{n % 2}", "display": "Act"}]},
+        "subject": {"reference": "Patient/1"},
+        "performedPeriod": {"start": "2024-01-15T14:00:00+02:00", "end": "2024-01-15T15:00:00Z"},
+        "performer": [
+            {"actor": {"reference": "Organization/department-1"}},
+            {"actor": {"reference": "Organization/unit-1"}},
+            {"actor": {"reference": "Practitioner/doc-7", "display": "Dr Who"}},
+        ],
+        "reasonCode": [{"coding": [{"system": "http://snomed.info/sct", "code": "1234"}]}],
+        "note": [{"text": f"note {n}"}],
+        **changes,
+    }
+
+
+def lab(n: int) -> dict[str, Any]:
+    values: list[dict[str, Any]] = [
+        {
+            "valueQuantity": {
+                "value": 5 + n,
+                "unit": "mmol/L",
+                "system": "http://unitsofmeasure.org",
+            }
+        },
+        {"valueString": "haemolysed"},
+        {
+            "valueCodeableConcept": {
+                "coding": [{"system": "http://snomed.info/sct", "code": "1082"}]
+            }
+        },
+        {"valueRange": {"low": {"value": 1.5}, "high": {"value": 2}}},
+    ]
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": f"2345-{n % 2}"}]},
+        "subject": {"reference": "Patient/1"},
+        "effectiveDateTime": "2024-02" if n % 2 else "2024-01-21T07:00:00Z",
+        "performer": [{"reference": "Organization/unit-1"}],
+        "referenceRange": [{"low": {"value": 70}, "high": {"value": 90.5}}],
+        **values[n % len(values)],
+    }
+
+
+def medication(n: int) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"code": f"AMOX{n % 2}", "display": "Amox"}]},
+        "subject": {"reference": "Patient/1"},
+        "authoredOn": "2024-01-15T09:00:00+01:00",
+        "dosageInstruction": [
+            {
+                "doseAndRate": [{"doseQuantity": {"value": 500 + n, "unit": "mg"}}],
+                "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                "route": {"text": "Oral"},
+            }
+        ],
+        "performer": {"reference": "Organization/department-1"},
+    }
+
+
+def report(n: int) -> dict[str, Any]:
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "code": {"coding": [{"code": f"MRI-{n % 2}", "display": "Brain MRI"}]},
+        "subject": {"reference": "Patient/1"},
+        "effectiveDateTime": "2024-01-19T10:00:00Z",
+        "issued": "2024-01-19T15:30:00.250+02:00",
+        "conclusion": f"Conclusion {n}.",
+        "performer": [{"reference": "Organization/department-1"}],
+    }
+
+
+def condition(n: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "identifier": [{"use": "usual", "value": f"COND-{n}"}],
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "resolved" if n % 2 else "active",
+                }
+            ]
+        },
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": f"4448140{n % 2}"}]},
+        "subject": {"reference": "Patient/1"},
+        "onsetDateTime": "2015-06-13T05:10:14-04:00" if n % 2 else "2015-06",
+        "recordedDate": "2015-06-13",
+    }
+
+
+MAKERS = [procedure, lab, medication, report, condition]
+
+
+def run(make_client: Any, engine: Engine, bodies: list[dict[str, Any]], *, fast: bool) -> Any:
+    """Empty and seed the warehouse, then POST the bodies in order; the answers, which
+    of them the one statement wrote, and the rows stored."""
+    empty_tables(engine)
+    seed_procedure_context(engine)
+    client = make_client(CODOC_FAST_READ=str(fast).lower())
+    creator = client.app.state.fast_create.creator if fast else None
+    answers, written = [], []
+    for body in bodies:
+        before = creator.written if creator else 0
+        response = client.post(
+            f"/v4.3.0/{body['resourceType']}", content=orjson.dumps(body), headers=JSON
+        )
+        answers.append((response.status_code, response.json()))
+        written.append(bool(creator) and creator.written > before)
+    return answers, written, snapshot(engine)
+
+
+def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    found = {}
+    with engine.connect() as conn:
+        for table in TABLES:
+            rows = conn.execute(select(table)).mappings()
+            found[table.name] = [dict(row) for row in rows]
+    return found
+
+
+def renamed(
+    answers: list[Any], stored: dict[str, list[dict[str, Any]]], keys: dict[str, str]
+) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The answers and rows of a run with its new resources' ids replaced by `keys` (this
+    run's id -> the other run's), the time stamps left out, every table sorted."""
+
+    def resource(value: dict[str, Any]) -> dict[str, Any]:
+        value = copy.deepcopy(value)
+        if value.get("resourceType") == "OperationOutcome":
+            return value
+        old = value["id"]
+        value["id"] = keys[old]
+        for identifier in value.get("identifier", []):
+            if identifier.get("use") == "official" and identifier["value"] == old:
+                identifier["value"] = keys[old]
+        value["meta"].pop("lastUpdated")
+        return value
+
+    rows: dict[str, list[Any]] = {}
+    for name, table_rows in stored.items():
+        out = []
+        for row in table_rows:
+            row = {column: value for column, value in row.items() if column not in STAMPS}
+            for column in ("data_num", "row_num", "table_key"):
+                if column in row and (name != "fhir_token" or row["table_name"] == "dwh_data"):
+                    row[column] = int(keys.get(str(row[column]), row[column]))
+            if "fhir_id" in row:
+                row["fhir_id"] = keys[row["fhir_id"]]
+                row["resource_json"] = resource(orjson.loads(row["resource_json"]))
+            out.append(row)
+        rows[name] = sorted(out, key=repr)
+    return [(status, resource(body)) for status, body in answers], rows
+
+
+def compare(make_client: Any, engine: Engine, bodies: list[dict[str, Any]]) -> list[bool]:
+    """Assert that both runs store and answer the same; which creates the statement wrote."""
+    generic, _, generic_rows = run(make_client, engine, bodies, fast=False)
+    fast, written, fast_rows = run(make_client, engine, bodies, fast=True)
+    ids = [
+        (mine[1].get("id"), theirs[1].get("id")) for mine, theirs in zip(fast, generic, strict=True)
+    ]
+    keys = {mine: theirs for mine, theirs in ids if mine is not None}
+    fast_seen, fast_stored = renamed(fast, fast_rows, keys)
+    generic_seen, generic_stored = renamed(
+        generic, generic_rows, {theirs: theirs for _, theirs in ids if theirs}
+    )
+    assert fast_seen == generic_seen
+    for table in TABLES:
+        assert fast_stored[table.name] == generic_stored[table.name], table.name
+    return written
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=[make.__name__ for make in MAKERS])
+def test_the_one_statement_stores_what_the_generic_create_stores(make_client, engine, make):
+    """Two codes, three bodies each: the first create of a code the thesaurus lacks is the
+    generic create's (it creates the concept), every later one is the statement's."""
+    written = compare(make_client, engine, [make(n) for n in range(6)])
+    assert written == [False, False, True, True, True, True]
+
+
+def test_what_the_statement_cannot_tell_is_handed_on(make_client, engine):
+    bodies = [
+        procedure(0),  # creates the concept ACT0
+        procedure(2),  # written here
+        procedure(4, encounter={"reference": "Encounter/1"}),  # a stay look-up
+        procedure(6, performer=[{"actor": {"reference": "Organization/department-1"}}] * 2),
+        procedure(8, subject={"reference": "Patient/999"}),  # refused by the foreign key
+        procedure(10, performer=[{"actor": {"reference": "Organization/department-999"}}]),
+        procedure(12, status="bogus"),  # refused by validation
+        procedure(14, identifier=[{"use": "official", "system": "urn:x", "value": "1"}]),
+        procedure(16),  # written here
+    ]
+    written = compare(make_client, engine, bodies)
+    assert written == [False, True, False, False, False, False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        update(schema.dwh_thesaurus_department).values(department_str="Renamed department"),
+        update(schema.dwh_thesaurus_unit).values(unit_str="Renamed unit"),
+        update(schema.dwh_thesaurus_data).values(concept_str="Relabelled act"),
+    ],
+    ids=["department", "unit", "concept"],
+)
+def test_a_stale_cached_name_writes_nothing_and_is_forgotten(make_client, engine, change):
+    """The names the statement renders with are re-checked in it: renamed meanwhile (by
+    SQL, by another process), the statement writes nothing, the generic create answers the
+    new name, and the next create is the statement's again, with the new name."""
+    empty_tables(engine)
+    seed_procedure_context(engine)
+    client = make_client()
+    creator = client.app.state.fast_create.creator
+    post: Callable[[dict[str, Any]], Any] = lambda body: client.post(  # noqa: E731
+        "/v4.3.0/Procedure", content=orjson.dumps(body), headers=JSON
+    )
+    assert post(procedure(0)).status_code == 201  # the concept is created
+    assert post(procedure(2)).status_code == 201
+    assert creator.written == 1
+    with engine.begin() as conn:
+        conn.execute(change)
+    rows_before = _count(engine)
+    answer = post(procedure(4))
+    assert answer.status_code == 201, answer.text
+    assert creator.written == 1  # handed on
+    assert _count(engine) == rows_before + 1  # one row, not two
+    again = post(procedure(6))
+    assert creator.written == 2
+    for created in (answer, again):
+        read = client.get(f"/v4.3.0/Procedure/{created.json()['id']}").json()
+        assert read == created.json()
+    shown = orjson.dumps(again.json()).decode()
+    assert "Renamed" in shown or "Relabelled" in shown
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM dwh_data")).scalar_one())
