@@ -20,6 +20,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select, text, update
 
+from codoc_fhir.resources.fast_create import HandedOn
 from codoc_fhir.warehouse import schema
 from tests.conftest import empty_tables
 from tests.factories import seed_procedure_context
@@ -298,3 +299,68 @@ def test_a_stale_cached_name_writes_nothing_and_is_forgotten(make_client, engine
 def _count(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM dwh_data")).scalar_one())
+
+
+def test_a_block_reserved_before_the_sequence_was_reset_is_not_used(make_client, engine):
+    """TRUNCATE ... RESTART IDENTITY under a running server: the keys it had reserved are
+    ahead of the sequence, where a later generic create would take them. The statement
+    refuses them (the create is handed on), a new block is reserved, and the generic creates
+    that follow never meet a key the fast create used."""
+    empty_tables(engine)
+    seed_procedure_context(engine)
+    client = make_client()
+    creator = client.app.state.fast_create.creator
+
+    def post(body: dict[str, Any]) -> Any:
+        answer = client.post("/v4.3.0/Procedure", content=orjson.dumps(body), headers=JSON)
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    post(procedure(0))
+    post(procedure(2))
+    assert creator.written == 1
+    empty_tables(engine)
+    seed_procedure_context(engine)
+    ids = [post(procedure(n)) for n in (0, 2, 4)]
+    generic = client.post(
+        "/v4.3.0/Procedure", content=orjson.dumps(procedure(6)), headers={**JSON, "Prefer": "x"}
+    )
+    assert generic.status_code == 201, generic.text
+    assert creator.written == 3  # the second run's first create of ACT0 made its concept
+    assert len({*ids, generic.json()["id"]}) == 4
+    assert _count(engine) == 4
+
+
+def test_a_write_whose_answer_was_lost_is_not_written_twice(make_client, engine):
+    """The reader runs a statement again when its connection died unseen. Had the first run
+    committed, the second meets its own key: the create is answered as written, once; a key
+    taken by another row is never answered as this create."""
+    empty_tables(engine)
+    seed_procedure_context(engine)
+    client = make_client()
+    creator = client.app.state.fast_create.creator
+    kind = client.app.state.server.registry.types["Procedure"].kinds[0]
+    client.post("/v4.3.0/Procedure", content=orjson.dumps(procedure(0)), headers=JSON)
+
+    async def keyed(body: dict[str, Any], num: int | None = None) -> Any:
+        planned = creator.plan(kind, *await creator._mapped(kind, body))
+        return creator.keyed(planned, num or await creator._reserved_key(kind))
+
+    async def twice() -> tuple[Any, Any]:
+        planned = await keyed(procedure(2))
+        await creator._write(planned)
+        await creator._write(planned)  # as the retry of a statement that had committed
+        other = await keyed(procedure(4), planned.num)  # the same key
+        try:
+            await creator._write(other)
+        except HandedOn:
+            return planned, None
+        return planned, other
+
+    planned, other = client.portal.call(twice)
+    assert other is None  # handed on: the generic create answers it
+    assert _count(engine) == 2
+    assert kind.table.name not in creator.keys  # the block is dropped: a key was not its own
+    with engine.connect() as conn:
+        stored = conn.execute(select(schema.dwh_data.c.data_num)).scalars().all()
+    assert planned.num in stored

@@ -100,3 +100,27 @@ def test_a_server_reads_through_a_database_restart(proxy, database_url, tmp_path
         assert away.status_code == 503
         assert away.json()["issue"][0]["code"] == "transient"
         proxy.start()
+
+
+def test_a_fast_create_through_a_database_restart(proxy, make_client, database_url):
+    """The create written in one statement (resources/fast_create.py) on a pooled connection
+    the restart killed is run again on a fresh one (its reserved key makes that safe: a run
+    that had committed meets its own key), and answers 201 once; with the database away,
+    the generic create answers 503."""
+    client = make_client(CODOC_DATABASE_URL=_through(proxy, database_url))
+    creator = client.app.state.fast_create.creator
+    subject = client.post("/v4.3.0/Patient", json=patient("IPP-FAST-CREATE"), headers=JSON)
+    body = {**PROCEDURE, "subject": {"reference": f"Patient/{subject.json()['id']}"}}
+    statuses = [client.post("/v4.3.0/Procedure", json=body, headers=JSON).status_code]
+    statuses.append(client.post("/v4.3.0/Procedure", json=body, headers=JSON).status_code)
+    written = creator.written
+    _restart(proxy)
+    statuses.append(client.post("/v4.3.0/Procedure", json=body, headers=JSON).status_code)
+    assert statuses == [201, 201, 201]
+    assert written >= 1 and creator.written == written + 1
+    proxy.stop()
+    away = client.post("/v4.3.0/Procedure", json=body, headers=JSON)
+    assert away.status_code == 503, away.text
+    proxy.start()
+    found = client.get("/v4.3.0/Procedure", params={"_summary": "count"}).json()
+    assert found["total"] == 3

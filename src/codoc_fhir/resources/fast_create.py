@@ -32,7 +32,6 @@ create of it stays here; a code the thesaurus lacks is created by the generic cr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cache
@@ -41,7 +40,7 @@ from typing import Any, NamedTuple, cast
 import psycopg
 from sqlalchemy import Column, Connection, Table, and_, bindparam, exists, func, select, true
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.sqltypes import String
@@ -61,8 +60,6 @@ from codoc_fhir.resources.follow_ups import TOKEN_COLUMNS, VERSION_COLUMNS
 from codoc_fhir.resources.links import ORG_LEVELS
 from codoc_fhir.warehouse.schema import dwh_resource_history as history
 from codoc_fhir.warehouse.schema import dwh_thesaurus_data, fhir_token
-
-log = logging.getLogger("codoc_fhir.database")
 
 LOOKUPS = 4  # questions one create may learn the answers to before it hands on
 KEY_BLOCK = 16  # keys reserved from a table's sequence at a time, per process
@@ -119,17 +116,30 @@ def creates_in_one_statement(kind: Resource) -> bool:
     )
 
 
+Mapped = tuple[dict[str, Any], dict[str, Any], ConceptRow, dict[str, tuple[int, str]]]
+
+
 @dataclass(frozen=True)
 class Planned:
-    """One create, rendered: its row's values (key and kept elements in), its first version,
-    and the cached answers its statement re-checks (the concept; the names by level)."""
+    """One create before its key: the checked body, its row's values, and the cached
+    answers its statement re-checks (the concept; the names by level)."""
 
     kind: Resource
+    body: dict[str, Any]
+    values: dict[str, Any]
+    concept: ConceptRow
+    names: dict[str, tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A create under its key: the row's values (key and kept elements in), its first
+    version, and what it was planned from."""
+
+    planned: Planned
     num: int
     values: dict[str, Any]
     first: FirstVersion
-    concept: ConceptRow
-    names: dict[str, tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -165,46 +175,64 @@ class FastCreator:
         if not creates_in_one_statement(kind):
             return None
         try:
-            planned = await self._plan(kind, body, await self._reserved_key(kind))
-            await self._write(planned)
+            planned = self.plan(kind, *await self._mapped(kind, body))
+            keyed = self.keyed(planned, await self._reserved_key(kind))
+            await self._write(keyed)
         except HandedOn:
-            return None  # a key reserved and not used is a gap, as a rolled-back INSERT's
+            return None
         self.written += 1
-        return planned.first.resource
+        return keyed.first.resource
 
-    async def _plan(self, kind: Resource, body: dict[str, Any], num: int) -> Planned:
-        """`plan`, after reading what the cache lacks (a concept, a name: one query each,
+    async def _mapped(self, kind: Resource, body: dict[str, Any]) -> Mapped:
+        """`mapped`, after reading what the cache lacks (a concept, a name: one query each,
         remembered): a few questions at most, the concept and the two names of a fact."""
         for _ in range(LOOKUPS + 1):
             try:
-                return self.plan(kind, body, num)
+                return self.mapped(kind, body)
             except NeedsDatabase as asked:
                 await self._learn(asked)
         raise HandedOn("the cache cannot answer the mapping")
 
-    def plan(self, kind: Resource, body: dict[str, Any], num: int) -> Planned:
-        """Map and render the create of `body` under the key `num` from the cache alone."""
+    def mapped(self, kind: Resource, body: dict[str, Any]) -> Mapped:
+        """The checked body, its row's values, and the cached concept and names they name,
+        from the cache alone (NeedsDatabase for a question it cannot answer)."""
         try:
             with lookups.batch(self.known), lookups.foreign_keys_trusted():
                 checked = kind.checked(body)
                 values = kind.to_values(OFFLINE, checked, None)
         except FhirError as error:  # its answer, the element named, is the generic create's
             raise HandedOn(str(error)) from error
-        values.update(update_date=utc_now(), row_version=1)
-        images = row_images(kind.table, kind.key, [num], [values])
-        if images is None:
-            raise HandedOn("a value whose stored form the image cannot tell")
-        concept = self.known.get(("concept row", values["thesaurus_data_num"]))
+        concept = self.known.get(("concept row", values.get("thesaurus_data_num")))
         if concept is None:
             raise HandedOn("a concept number the cache did not give")
-        names = self._names_of(values)
-        join_names(images, {concept.thesaurus_data_num: concept}, self.names)
-        first = kind.first_version(
-            num, checked, images[0], kind.load_related(NO_CONNECTION, images)
-        )
-        values["fhir_kept"] = first.kept_json
-        values[kind.key.name] = num
-        return Planned(kind, num, values, first, concept, names)
+        return checked, values, concept, self._names_of(values)
+
+    def plan(
+        self,
+        kind: Resource,
+        checked: dict[str, Any],
+        values: dict[str, Any],
+        concept: ConceptRow,
+        names: dict[str, tuple[int, str]],
+    ) -> Planned:
+        """The create, keyed later (`keyed`): HandedOn when the image cannot tell its row."""
+        values = values | {"update_date": utc_now(), "row_version": 1}
+        if row_images(kind.table, kind.key, [0], [values]) is None:
+            raise HandedOn("a value whose stored form the image cannot tell")
+        return Planned(kind, checked, values, concept, names)
+
+    def keyed(self, planned: Planned, num: int) -> Keyed:
+        """The create rendered under its key, as `Resource.first_version` renders the row
+        the generic create reads back."""
+        kind, concept = planned.kind, planned.concept
+        images = row_images(kind.table, kind.key, [num], [planned.values])
+        assert images is not None  # checked by `plan`
+        names = {(level, num): name for level, (num, name) in planned.names.items()}
+        join_names(images, {concept.thesaurus_data_num: concept}, names)
+        related = kind.load_related(NO_CONNECTION, images)
+        first = kind.first_version(num, planned.body, images[0], related)
+        values = planned.values | {"fhir_kept": first.kept_json, kind.key.name: num}
+        return Keyed(planned, num, values, first)
 
     def _names_of(self, values: dict[str, Any]) -> dict[str, tuple[int, str]]:
         """The cached name of each organisation the row's columns name (NeedsDatabase for
@@ -263,35 +291,37 @@ class FastCreator:
             reserved.extend(sorted(int(row["num"]) for row in rows))
         return reserved.pop(0)
 
-    async def _write(self, planned: Planned) -> None:
+    async def _write(self, keyed: Keyed) -> None:
         """The one statement; HandedOn when it wrote nothing (a refusal, a stale cache).
 
         The reader retries a statement once on a connection found dead. A retry that meets
         its own key already taken (the first attempt committed, its answer lost) is written
         when the stored first version is the one planned."""
+        planned, table = keyed.planned, keyed.planned.kind.table
         compiled = write_statement(
-            planned.kind.table,
-            tuple(sorted(planned.values)),
+            table,
+            tuple(sorted(keyed.values)),
             tuple(sorted(planned.names)),
-            bool(planned.first.tokens),
+            bool(keyed.first.tokens),
         )
         try:
             written = await self.reader.ask(
-                compiled.sql, compiled.parameters(_parameters(planned)), many=False
+                compiled.sql, compiled.parameters(_parameters(keyed)), many=False
             )
         except ReadFailed as failed:
-            if not _key_taken(failed.__cause__, planned.kind.table):
+            if not _key_taken(failed.__cause__, table):
                 raise HandedOn(str(failed)) from failed
-            if await self._stored_version(planned) != planned.first.version["resource_json"]:
-                self.keys.pop(planned.kind.table.name, None)  # the sequence went back
+            if await self._stored_version(keyed) != keyed.first.version["resource_json"]:
+                self.keys.pop(table.name, None)  # the sequence went back
                 raise HandedOn("the reserved key is another row's") from failed
             return
-        if written is None:
+        if written is None:  # which re-check failed is not told: all are started again
             self.forget(planned)
-            raise HandedOn("a cached answer the statement found stale")
+            self.keys.pop(table.name, None)
+            raise HandedOn("a cached answer or the reserved keys found stale")
 
-    async def _stored_version(self, planned: Planned) -> str | None:
-        version = planned.first.version
+    async def _stored_version(self, keyed: Keyed) -> str | None:
+        version = keyed.first.version
         parameters = {"fhir_type": version["fhir_type"], "fhir_id": version["fhir_id"]}
         row = await self._ask(FIRST_VERSION_SQL, parameters)
         return None if row is None else row["resource_json"]
@@ -309,25 +339,26 @@ def _key_taken(error: BaseException | None, table: Table) -> bool:
     """Whether `error` is the refusal of a row whose primary key is already taken."""
     if not isinstance(error, psycopg.errors.UniqueViolation):
         return False
-    return error.diag.constraint_name == f"{table.name}_pkey"
+    # the schema's name for it, or PostgreSQL's default (a database made by other tools)
+    return error.diag.constraint_name in (table.primary_key.name, f"{table.name}_pkey")
 
 
-def _parameters(planned: Planned) -> dict[str, Any]:
+def _parameters(keyed: Keyed) -> dict[str, Any]:
     """The statement's parameters: the row, the re-checked answers, the first version,
     the token rows as arrays."""
-    concept = planned.concept
-    parameters = {f"{NEW}{name}": value for name, value in planned.values.items()}
+    concept = keyed.planned.concept
+    parameters = {f"{NEW}{name}": value for name, value in keyed.values.items()}
     parameters |= {
         f"{CHECK}concept_num": concept.thesaurus_data_num,
         f"{CHECK}concept_thesaurus": concept.thesaurus_code,
         f"{CHECK}concept_code": concept.concept_code,
         f"{CHECK}concept_str": concept.concept_str,
     }
-    for level, (num, name) in planned.names.items():
+    for level, (num, name) in keyed.planned.names.items():
         parameters |= {f"{CHECK}{level}_num": num, f"{CHECK}{level}_name": name}
-    version = planned.first.version
+    version = keyed.first.version
     parameters |= {f"{VERSION}{name}": version[name] for name in VERSION_COLUMNS}
-    tokens = planned.first.tokens
+    tokens = keyed.first.tokens
     for name in TOKEN_COLUMNS if tokens else ():
         parameters[f"{TOKEN}{name}"] = [token[name] for token in tokens]
     return parameters
@@ -351,9 +382,10 @@ def write_statement(
     when written, none when a re-check failed. Built once per table and shape."""
     key = next(iter(table.primary_key.columns))
     row = select(*(_typed(f"{NEW}{name}", table.c[name]) for name in columns))
+    checks = [_key_handed_out(table, key), *_rechecks(levels)]
     created = (
         table.insert()
-        .from_select(list(columns), row.where(and_(*_rechecks(levels))))
+        .from_select(list(columns), row.where(and_(*checks)))
         .returning(key)
         .cte("created")
     )
@@ -367,6 +399,16 @@ def write_statement(
     if with_tokens:
         statement = statement.add_cte(_token_insert(created).cte("tokens"))
     return _compiled(statement)
+
+
+def _key_handed_out(table: Table, key: Column) -> Any:
+    """The reserved key is one the sequence has handed out, so that no later nextval can
+    give it to another create: false for a block reserved before the sequence was reset
+    (TRUNCATE ... RESTART IDENTITY; `pg_sequence_last_value` is NULL until the first
+    nextval after it)."""
+    sequence = func.pg_get_serial_sequence(table.name, key.name)
+    handed_out = func.pg_sequence_last_value(sql_cast(sequence, REGCLASS))
+    return bindparam(f"{NEW}{key.name}", type_=key.type) <= handed_out
 
 
 def _rechecks(levels: tuple[str, ...]) -> list[Any]:
