@@ -286,7 +286,8 @@ def main() -> None:
     out = args.out or HERE / "results" / f"export-{backend}.json"
     summary = {
         "database": args.url.rsplit("/", 1)[-1],
-        "machine": f"{os.cpu_count()} cores, shared; run under nice -n 10",
+        "machine": f"{os.cpu_count()} cores, shared; niceness {os.nice(0)}",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "summary": ratios(runs),
         "runs": runs,
     }

@@ -53,9 +53,13 @@ def _statements(client, body) -> tuple[list[str], object]:
     return seen, response
 
 
-def test_a_valid_create_asks_nothing_its_foreign_keys_check(client, context, engine):
+def test_a_valid_create_asks_nothing_its_foreign_keys_check(make_client, engine):
+    """The generic create (the fast paths off: a plain create is otherwise written in one
+    statement on the async pool, tests/api/test_fast_create_statement.py)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs every look-up (its foreign-key errors name no constraint)")
+    client = make_client(CODOC_FAST_READ="false")
+    seed_procedure_context(engine)
     assert client.post("/v4.3.0/Procedure", json=PROCEDURE).status_code == 201  # the concept
     statements, response = _statements(client, PROCEDURE)
     assert response.status_code == 201, response.text
