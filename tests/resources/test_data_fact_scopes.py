@@ -56,14 +56,16 @@ STANDARD = {
 
 @pytest.fixture
 def facts(client, engine) -> dict[str, str]:
-    """One row of each resource, ids 1 to 5 in the shared dwh_data table."""
+    """One row of each resource in the shared dwh_data table, five distinct keys (not
+    always 1 to 5: on PostgreSQL a process takes the keys of its fast creates in blocks,
+    docs/HISTORY.md "Deleted resources and ids")."""
     make_patient(engine)
     ids = {}
     for path, body in BODIES.items():
         response = client.post(f"/v4.3.0/{path}/", json=body)
         assert response.status_code == 201, response.text
         ids[path] = response.json()["id"]
-    assert sorted(ids.values()) == ["1", "2", "3", "4", "5"]
+    assert len(set(ids.values())) == len(BODIES)
     return ids
 
 

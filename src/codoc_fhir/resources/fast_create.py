@@ -20,7 +20,7 @@ loop in one statement:
 - one statement writes the row (with its kept elements), its token rows and its history
   row, and re-checks inside it every cached answer the rendering used: the row is only
   inserted when the concept still has that code and label and the organisations those
-  names. A stale cache writes nothing (and is forgotten); a missing patient or
+  names. A stale cache writes nothing (and is forgotten whole); a missing patient or
   organisation is refused by the foreign keys and writes nothing.
 
 Whatever this module does not write is handed on (`None`) to the generic create, which
@@ -261,13 +261,14 @@ class FastCreator:
             raise HandedOn("an organisation that does not exist")
         self.names[(level_name, num)] = row["name"]
 
-    def forget(self, planned: Planned) -> None:
-        """Drop the cached answers a refused statement re-checked: one may be stale."""
-        concept = planned.concept
-        self.known.pop(("concept row", concept.thesaurus_data_num), None)
-        self.known.pop(("concept", concept.thesaurus_code, concept.concept_code), None)
-        for level, (num, _) in planned.names.items():
-            self.names.pop((level, num), None)
+    def forget(self) -> None:
+        """Drop every cached answer and reserved key: a statement found one stale, so the
+        warehouse changed under this process (a rename, a TRUNCATE). Starting again costs a
+        question per answer; keeping the others could burn a fresh block of keys on each
+        stale one that follows."""
+        self.known.clear()
+        self.names.clear()
+        self.keys.clear()
 
     async def _reserved_key(self, kind: Resource) -> int:
         reserved = self.keys.setdefault(kind.table.name, [])
@@ -301,8 +302,7 @@ class FastCreator:
                 raise HandedOn("the reserved key is another row's") from failed
             return
         if written is None:  # which re-check failed is not told: all are started again
-            self.forget(planned)
-            self.keys.pop(table.name, None)
+            self.forget()
             raise HandedOn("a cached answer or the reserved keys found stale")
 
     async def _stored_version(self, keyed: Keyed) -> str | None:
