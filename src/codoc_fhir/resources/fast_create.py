@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Table
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError
 from codoc_fhir.resources import concepts, lookups
-from codoc_fhir.resources.base import FirstVersion, Resource, row_images
+from codoc_fhir.resources.base import FirstVersion, Resource, RowImage, row_images
 from codoc_fhir.resources.data_fact import ORG_COLUMNS, DataFactResource, join_names
 from codoc_fhir.resources.fast_create_statements import (
     CHECK,
@@ -122,14 +122,16 @@ Mapped = tuple[dict[str, Any], dict[str, Any], ConceptRow, dict[str, tuple[int, 
 
 @dataclass(frozen=True)
 class Planned:
-    """One create before its key: the checked body, its row's values, and the cached
-    answers its statement re-checks (the concept; the names by level)."""
+    """One create before its key: the checked body, its row's values, the cached answers
+    its statement re-checks (the concept; the names by level) and its row's image with
+    them joined (its key still to set)."""
 
     kind: Resource
     body: dict[str, Any]
     values: dict[str, Any]
     concept: ConceptRow
     names: dict[str, tuple[int, str]]
+    image: RowImage
 
 
 @dataclass(frozen=True)
@@ -169,23 +171,27 @@ class FastCreator:
         return keyed.first.resource
 
     async def _mapped(self, kind: Resource, body: dict[str, Any]) -> Mapped:
-        """`mapped`, after reading what the cache lacks (a concept, a name: one query each,
-        remembered): a few questions at most, the concept and the two names of a fact."""
+        """`mapped` of the checked body, after reading what the cache lacks (a concept, a
+        name: one query each, remembered): a few questions at most, the concept and the two
+        names of a fact. The body is checked once, before any question."""
+        try:
+            checked = kind.checked(body)
+        except FhirError as error:  # its answer, the element named, is the generic create's
+            raise HandedOn(str(error)) from error
         for _ in range(LOOKUPS + 1):
             try:
-                return self.mapped(kind, body)
+                return self.mapped(kind, checked)
             except NeedsDatabase as asked:
                 await self._learn(asked)
         raise HandedOn("the cache cannot answer the mapping")
 
-    def mapped(self, kind: Resource, body: dict[str, Any]) -> Mapped:
+    def mapped(self, kind: Resource, checked: dict[str, Any]) -> Mapped:
         """The checked body, its row's values, and the cached concept and names they name,
         from the cache alone (NeedsDatabase for a question it cannot answer)."""
         try:
             with lookups.batch(self.known), lookups.foreign_keys_trusted():
-                checked = kind.checked(body)
                 values = kind.to_values(OFFLINE, checked, None)
-        except FhirError as error:  # its answer, the element named, is the generic create's
+        except FhirError as error:
             raise HandedOn(str(error)) from error
         concept = self.known.get(("concept row", values.get("thesaurus_data_num")))
         if concept is None:
@@ -200,22 +206,23 @@ class FastCreator:
         concept: ConceptRow,
         names: dict[str, tuple[int, str]],
     ) -> Planned:
-        """The create, keyed later (`keyed`): HandedOn when the image cannot tell its row."""
+        """The create and the image of its row, keyed later (`keyed`): HandedOn when the
+        image cannot tell its row."""
         values = values | {"update_date": utc_now(), "row_version": 1}
-        if row_images(kind.table, kind.key, [0], [values]) is None:
+        images = row_images(kind.table, kind.key, [0], [values])
+        if images is None:
             raise HandedOn("a value whose stored form the image cannot tell")
-        return Planned(kind, checked, values, concept, names)
+        held = {(level, num): name for level, (num, name) in names.items()}
+        join_names(images, {concept.thesaurus_data_num: concept}, held)
+        return Planned(kind, checked, values, concept, names, images[0])
 
     def keyed(self, planned: Planned, num: int) -> Keyed:
         """The create rendered under its key, as `Resource.first_version` renders the row
         the generic create reads back."""
-        kind, concept = planned.kind, planned.concept
-        images = row_images(kind.table, kind.key, [num], [planned.values])
-        assert images is not None  # checked by `plan`
-        names = {(level, num): name for level, (num, name) in planned.names.items()}
-        join_names(images, {concept.thesaurus_data_num: concept}, names)
-        related = kind.load_related(NO_CONNECTION, images)
-        first = kind.first_version(num, planned.body, images[0], related)
+        kind = planned.kind
+        image = planned.image | {kind.key.name: num}
+        related = kind.load_related(NO_CONNECTION, [image])
+        first = kind.first_version(num, planned.body, image, related)
         values = planned.values | {"fhir_kept": first.kept_json, kind.key.name: num}
         return Keyed(planned, num, values, first)
 
