@@ -99,6 +99,7 @@ def _import(args: argparse.Namespace) -> None:
         errors_path=Path(args.errors) if args.errors else None,
         quiet=args.quiet,
         wait=args.wait,
+        check_ahead=args.check_ahead,
     )
     status = run_import(settings, [Path(name) for name in args.files], options)
     if status:
@@ -270,6 +271,13 @@ def _add_import(commands: Any) -> None:
         "--wait",
         action="store_true",
         help="wait for another import running on the database (default: exit 2)",
+    )
+    load.add_argument(
+        "--check-ahead",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the R4B model check of NDJSON lines in a second process (default auto: "
+        "files of 1 MB or more, on more than one core)",
     )
     load.set_defaults(handler=_import)
 

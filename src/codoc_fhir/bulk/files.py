@@ -41,6 +41,8 @@ OTHER_RANK = 9
 HASH_CHUNK = 1024 * 1024
 SNIFF_BYTES = 4 * 1024 * 1024
 _RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
+# Set by the source server, meaningless here (ours are assigned on create).
+DROPPED_FIELDS = ("id", "meta")
 
 
 class FileUnreadable(Exception):
@@ -64,6 +66,11 @@ class Record:
     def resource_type(self) -> str:
         kind = self.resource.get("resourceType") if isinstance(self.resource, dict) else None
         return kind if isinstance(kind, str) else "(no resourceType)"
+
+
+def as_written(resource: dict[str, Any]) -> dict[str, Any]:
+    """A source resource without what the import drops (`DROPPED_FIELDS`)."""
+    return {key: value for key, value in resource.items() if key not in DROPPED_FIELDS}
 
 
 def import_key(path: Path) -> str:
@@ -136,15 +143,20 @@ class SourceFile:
     def records(self, start: int) -> Iterator[Record]:
         """Records after the first `start`; the units skipped come first as a Record of
         position 0 and resource None (so the progress bar starts where the file resumes)."""
-        if self._entries is not None:
-            if start:
-                yield Record(0, None, size=min(start, len(self._entries)))
-            yield from self._entries[start:]
+        return (record for record, _ in self.records_and_lines(start))
+
+    def records_and_lines(self, start: int) -> Iterator[tuple[Record, bytes | None]]:
+        """`records`, each with the line it was read from (NDJSON; None for the rest)."""
+        if self._entries is None:
+            yield from _ndjson_records(self.path, start)
             return
-        yield from _ndjson_records(self.path, start)
+        if start:
+            yield Record(0, None, size=min(start, len(self._entries))), None
+        for record in self._entries[start:]:
+            yield record, None
 
 
-def _ndjson_records(path: Path, start: int) -> Iterator[Record]:
+def _ndjson_records(path: Path, start: int) -> Iterator[tuple[Record, bytes | None]]:
     skipped = 0
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -152,17 +164,17 @@ def _ndjson_records(path: Path, start: int) -> Iterator[Record]:
                 skipped += len(line)
                 continue
             if skipped:
-                yield Record(0, None, size=skipped)
+                yield Record(0, None, size=skipped), None
                 skipped = 0
             if not line.strip():
-                yield Record(number, None, size=len(line))
+                yield Record(number, None, size=len(line)), None
                 continue
             try:
-                yield Record(number, orjson.loads(line), size=len(line))
+                yield Record(number, orjson.loads(line), size=len(line)), line
             except orjson.JSONDecodeError as error:
-                yield Record(number, None, size=len(line), error=f"not JSON: {error}")
+                yield Record(number, None, size=len(line), error=f"not JSON: {error}"), None
     if skipped:
-        yield Record(0, None, size=skipped)
+        yield Record(0, None, size=skipped), None
 
 
 def read_json_document(path: Path) -> list[Record]:

@@ -31,12 +31,15 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, SQLAlchemyError
 
+from codoc_fhir.bulk.ahead import NOT_CHECKED, CheckAhead, Verdicts
 from codoc_fhir.bulk.failures import Causes, Failure
 from codoc_fhir.bulk.files import (
     FileUnreadable,
     Record,
     SourceFile,
+    as_written,
     import_key,
+    is_ndjson,
     load_order_of_files,
 )
 from codoc_fhir.bulk.ids import IdMap, content_hash, source_key
@@ -45,6 +48,7 @@ from codoc_fhir.bulk.progress import Progress
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
+from codoc_fhir.fhir.json_types import CheckedAhead
 from codoc_fhir.fhir.references import ReferenceOutsideRun, outside_run
 from codoc_fhir.interactions import ingest
 from codoc_fhir.interactions.caller import Caller
@@ -55,8 +59,6 @@ from codoc_fhir.search.matches import resolve_conditional_references
 from codoc_fhir.warehouse.db import make_engine, migrate, write_transaction
 from codoc_fhir.warehouse.schema import fhir_import_checkpoint as checkpoints
 
-# Set by the source server, meaningless here (ours are assigned on create).
-DROPPED_FIELDS = ("id", "meta")
 SHOWN_FAILURES = 20
 ANALYZE_EVERY = 20  # batches between two ANALYZE of the filled tables (PostgreSQL)
 ANALYZED_TABLES = (
@@ -83,6 +85,7 @@ class ImportOptions:
     quiet: bool = False
     wait: bool = False  # for another import on the database to end, instead of exiting 2
     report_every: float = 10.0  # seconds between progress lines when stderr is no terminal
+    check_ahead: str = "auto"  # the model check in a second process: auto, on, off (ahead.py)
 
 
 @dataclass
@@ -170,6 +173,8 @@ class Importer:
         self.waiting: list[Waiting] = []
         self.shown = 0
         self._batches = 0
+        self.ahead = CheckAhead(options.check_ahead)
+        self.checked_ahead = 0  # creates whose model check ran ahead (ahead.py)
 
     def run(self, paths: list[Path]) -> None:
         """Every file (Organizations first, see files.load_rank), then the retries."""
@@ -179,6 +184,7 @@ class Importer:
             self.retry_waiting()
             self.finish()
         finally:
+            self.ahead.close()
             gc.unfreeze()  # _freeze_long_lived: the process goes on as before the run
 
     def finish(self) -> None:
@@ -224,10 +230,11 @@ class Importer:
         return file.counters
 
     def _load(self, file: FileRun, source: SourceFile, progress: Progress) -> None:
-        records = source.records(file.resumed_from)
+        pairs = source.records_and_lines(file.resumed_from)
+        ahead = is_ndjson(source.path) and self.ahead.wanted(source.total)
         first = True
-        while batch := list(islice(records, self.options.batch_size)):
-            stop = self._run_batch(file, batch)
+        for batch, verdicts in self.ahead.batches(pairs, self.options.batch_size, ahead):
+            stop = self._run_batch(file, batch, verdicts)
             if first:  # the file's types are loaded now (their R4B models, statements)
                 _freeze_long_lived()
                 first = False
@@ -274,9 +281,12 @@ class Importer:
 
     # --- batches -----------------------------------------------------------------------
 
-    def _run_batch(self, file: FileRun, batch: list[Record]) -> Failure | None:
+    def _run_batch(
+        self, file: FileRun, batch: list[Record], verdicts: Verdicts = NOT_CHECKED
+    ) -> Failure | None:
         """One transaction: the batch's resources, their id map rows and the checkpoint;
-        the failure that stops the run (without --continue-on-error), if any.
+        the failure that stops the run (without --continue-on-error), if any. `verdicts`:
+        which of its lines passed the model check ahead (ahead.py).
 
         Resources naming what nothing created yet wait (self.waiting); a failure keeps
         the checkpoint before it, so a re-run reads it again."""
@@ -284,7 +294,7 @@ class Importer:
             # A write first: SQLite then holds a real transaction the savepoints nest in.
             self._save(conn, file)
             ids = self._ids(conn, batch)
-            run = BatchRun(self, conn, ids, file)
+            run = BatchRun(self, conn, ids, file, verdicts)
             for record in batch:
                 if record.position != 0 and not run.add(record):
                     break
@@ -422,8 +432,7 @@ class Importer:
         fhir_type = self.registry.types.get(kind_name)
         if fhir_type is None:
             return f"unsupported:{kind_name}"
-        kept = {key: value for key, value in resource.items() if key not in DROPPED_FIELDS}
-        body, unresolved = ids.rewrite(kept, record.names)
+        body, unresolved = ids.rewrite(as_written(resource), record.names)
         if unresolved and not as_sent:
             return Waiting(file, record)
         _, ident = source_key(resource, record.full_url)
@@ -511,8 +520,16 @@ class BatchRun:
     is rolled back and done again one record at a time, so that what each line becomes
     (and the failure report) is exactly what one-by-one import gives."""
 
-    def __init__(self, importer: Importer, conn: Connection, ids: IdMap, file: FileRun):
+    def __init__(
+        self,
+        importer: Importer,
+        conn: Connection,
+        ids: IdMap,
+        file: FileRun,
+        verdicts: Verdicts = NOT_CHECKED,
+    ):
         self.importer, self.conn, self.ids, self.file = importer, conn, ids, file
+        self.verdicts = verdicts
         self.group: list[Planned] = []
         self.claimed: set[tuple[str, str]] = set()  # the group's source keys
         self.failures: list[Failure] = []
@@ -541,8 +558,11 @@ class BatchRun:
         group, self.group, self.claimed = self.group, [], set()
         if not group:
             return True
+        passed = self.verdicts.positions()
+        ahead = CheckedAhead([item.body for item in group if item.record.position in passed])
+        self.importer.checked_ahead += len(ahead.bodies)
         try:
-            with self.conn.begin_nested(), outside_run(()):
+            with self.conn.begin_nested(), outside_run(()), ahead:
                 bodies = [item.body for item in group]
                 db = Joined(self.conn, self.importer.registry)
                 targets = ingest.create_ids(db, SYSTEM, group[0].kind, bodies)
@@ -574,8 +594,7 @@ class BatchRun:
         fhir_type = self.importer.registry.types.get(kind_name)
         if fhir_type is None:
             return None
-        kept = {key: value for key, value in resource.items() if key not in DROPPED_FIELDS}
-        body, unresolved = self.ids.rewrite(kept, record.names)
+        body, unresolved = self.ids.rewrite(as_written(resource), record.names)
         _, ident = source_key(resource, record.full_url)
         if unresolved or self.ids.target(kind_name, ident) is not None:
             return None

@@ -10,7 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from codoc_fhir.fhir.errors import FhirError, Invalid, Required
-from codoc_fhir.fhir.json_types import check_json_types, model_class
+from codoc_fhir.fhir.json_types import check_json_types, checked_ahead, model_class
 
 MAX_JSON_DEPTH = 64
 
@@ -92,6 +92,8 @@ def validate_resource(body: Any, resource_type: str) -> dict[str, Any]:
             f"resourceType must be {resource_type}, got {sent_type!r}",
             expression=["resourceType"],
         )
+    if checked_ahead(body):
+        return body
     check_json_types(body, resource_type)
     try:
         model_class(resource_type).model_validate(body)
