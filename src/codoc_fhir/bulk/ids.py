@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import ARRAY, Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from codoc_fhir.fhir.dates import utc_now
@@ -27,6 +28,7 @@ from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
 CHUNK = 500
 URN_PREFIXES = ("urn:uuid:", "urn:oid:")
+MAP_COLUMNS = ("source_type", "source_id", "target_id", "update_date", "content_hash")
 
 
 def source_key(resource: dict[str, Any], full_url: str | None) -> tuple[str, str]:
@@ -150,13 +152,12 @@ class IdMap:
         """Write the pairs added since the last flush (in the caller's transaction).
 
         A pair already there (written by an import that ran meanwhile) is left alone."""
-        if self.pending:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(id_map).on_conflict_do_nothing(
-                index_elements=[id_map.c.source_type, id_map.c.source_id]
-            )
-            conn.execute(statement, self.pending)
-            self.pending = []
+        if self.pending and conn.dialect.name == "postgresql":
+            columns = {name: [row[name] for row in self.pending] for name in MAP_COLUMNS}
+            conn.execute(_insert_arrays(), columns)
+        elif self.pending:
+            conn.execute(sqlite.insert(id_map).on_conflict_do_nothing(), self.pending)
+        self.pending = []
         for (kind, target), digest in self.rehashed.items():
             conn.execute(
                 id_map.update()
@@ -202,3 +203,17 @@ class IdMap:
             unresolved.append(text)
             return text
         return found
+
+
+@cache
+def _insert_arrays() -> Any:
+    """PostgreSQL: the pairs of a batch in one INSERT ... SELECT FROM unnest(arrays), of
+    one shape whatever their count (compiled once), a pair already there left alone. One
+    INSERT per pair cost the server a bind and an execution each: a tenth of its time in
+    an import."""
+    arrays = [bindparam(name, type_=ARRAY(id_map.c[name].type)) for name in MAP_COLUMNS]
+    rows = func.unnest(*arrays).table_valued(*MAP_COLUMNS).render_derived()
+    statement = postgresql.insert(id_map).from_select(
+        list(MAP_COLUMNS), select(*(rows.c[name] for name in MAP_COLUMNS))
+    )
+    return statement.on_conflict_do_nothing(index_elements=list(id_map.primary_key.columns))
