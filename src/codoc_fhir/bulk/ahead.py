@@ -16,6 +16,7 @@ importer checks everything itself from then on.
 from __future__ import annotations
 
 import os
+import signal
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -31,6 +32,12 @@ from codoc_fhir.fhir.validation import validate_resource
 BATCHES_AHEAD = 3  # batches handed to the checking process before the importer needs them
 AUTO_MIN_BYTES = 1024 * 1024  # smaller files: the process's start costs more than it saves
 MODES = ("auto", "on", "off")
+
+
+def _quiet_on_interrupt() -> None:
+    """In the checking process: Ctrl-C is the importer's to handle (it reports what is
+    committed, then closes this process); a traceback from here would only add noise."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def passed(lines: list[bytes | None]) -> bytes:
@@ -79,7 +86,7 @@ class Verdicts:
             return b""
         try:
             return self._future.result()
-        except BrokenProcessPool:  # the process died: the importer checks these itself
+        except Exception:  # the process died (BrokenProcessPool): the importer checks these
             return b""
 
 
@@ -126,7 +133,9 @@ class CheckAhead:
         if self._broken:
             return None
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=get_context("spawn"), initializer=_quiet_on_interrupt
+            )
         try:
             future = self._pool.submit(passed, lines)
         except BrokenProcessPool:
