@@ -44,6 +44,7 @@ from codoc_fhir.resources.patient.search_params import (
     SEX_TO_GENDER,
 )
 from codoc_fhir.resources.patient.to_fhir import answer_death, answer_names
+from codoc_fhir.warehouse.copy import insert_many
 from codoc_fhir.warehouse.schema import (
     dwh_document,
     dwh_enrsem,
@@ -132,10 +133,9 @@ class Patient(Resource):
     def write_children_many(
         self, conn: Connection, nums: Sequence[int], bodies: Sequence[dict[str, Any]]
     ) -> None:
-        """New patients: their identifier rows in one statement (nothing to replace)."""
+        """New patients: their identifier rows in one COPY (nothing to replace)."""
         rows = [row for num, body in zip(nums, bodies, strict=True) for row in ipp_rows(num, body)]
-        if rows:
-            conn.execute(dwh_patient_ipphist.insert(), rows)
+        insert_many(conn, dwh_patient_ipphist, rows)
 
     def new_row_images(
         self,
