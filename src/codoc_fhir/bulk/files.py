@@ -140,13 +140,10 @@ class SourceFile:
             return os.path.getsize(self.path)
         return len(self._entries)
 
-    def records(self, start: int) -> Iterator[Record]:
-        """Records after the first `start`; the units skipped come first as a Record of
-        position 0 and resource None (so the progress bar starts where the file resumes)."""
-        return (record for record, _ in self.records_and_lines(start))
-
     def records_and_lines(self, start: int) -> Iterator[tuple[Record, bytes | None]]:
-        """`records`, each with the line it was read from (NDJSON; None for the rest)."""
+        """Records after the first `start`, each with the line it was read from (NDJSON;
+        None for the rest); the units skipped come first as a Record of position 0 and
+        resource None (so the progress bar starts where the file resumes)."""
         if self._entries is None:
             yield from _ndjson_records(self.path, start)
             return
