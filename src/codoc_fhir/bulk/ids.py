@@ -18,12 +18,13 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ARRAY, Connection, bindparam, func, select
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.references import references
 from codoc_fhir.resources.lookups import among
+from codoc_fhir.warehouse.copy import array_rows
 from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
 CHUNK = 500
@@ -211,8 +212,7 @@ def _insert_arrays() -> Any:
     one shape whatever their count (compiled once), a pair already there left alone. One
     INSERT per pair cost the server a bind and an execution each: a tenth of its time in
     an import."""
-    arrays = [bindparam(name, type_=ARRAY(id_map.c[name].type)) for name in MAP_COLUMNS]
-    rows = func.unnest(*arrays).table_valued(*MAP_COLUMNS).render_derived()
+    rows = array_rows(id_map, MAP_COLUMNS)
     statement = postgresql.insert(id_map).from_select(
         list(MAP_COLUMNS), select(*(rows.c[name] for name in MAP_COLUMNS))
     )

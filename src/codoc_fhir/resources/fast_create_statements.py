@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlalchemy import Column, Table, and_, bindparam, exists, func, select, true
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
+from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.sqltypes import String
 
 from codoc_fhir.resources.follow_ups import TOKEN_COLUMNS, VERSION_COLUMNS
 from codoc_fhir.resources.links import ORG_LEVELS
+from codoc_fhir.warehouse.copy import array_rows
 from codoc_fhir.warehouse.schema import dwh_resource_history as history
 from codoc_fhir.warehouse.schema import dwh_thesaurus_data, fhir_token
 
@@ -116,10 +117,7 @@ def _rechecks(levels: tuple[str, ...]) -> list[Any]:
 
 def _token_insert(created: Any) -> Any:
     """The token rows, from arrays, inserted only beside a created row."""
-    arrays = [
-        bindparam(f"{TOKEN}{name}", type_=ARRAY(fhir_token.c[name].type)) for name in TOKEN_COLUMNS
-    ]
-    rows = func.unnest(*arrays).table_valued(*TOKEN_COLUMNS).render_derived()
+    rows = array_rows(fhir_token, TOKEN_COLUMNS, TOKEN)
     chosen = select(*(rows.c[name] for name in TOKEN_COLUMNS)).select_from(
         rows.join(created, true())
     )

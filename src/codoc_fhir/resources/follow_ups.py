@@ -13,9 +13,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Table, bindparam, select
 
+from codoc_fhir.warehouse.copy import array_rows
 from codoc_fhir.warehouse.schema import dwh_resource_history as history
 from codoc_fhir.warehouse.schema import fhir_token
 
@@ -71,11 +71,7 @@ def _kept_update(table: Table) -> Any:
 
 def _token_insert() -> Any:
     """INSERT INTO fhir_token SELECT FROM unnest(arrays): any number of rows, one shape."""
-    arrays = [
-        bindparam(f"{TOKEN_PREFIX}{name}", type_=ARRAY(fhir_token.c[name].type))
-        for name in TOKEN_COLUMNS
-    ]
-    rows = func.unnest(*arrays).table_valued(*TOKEN_COLUMNS).render_derived()
+    rows = array_rows(fhir_token, TOKEN_COLUMNS, TOKEN_PREFIX)
     return fhir_token.insert().from_select(
         list(TOKEN_COLUMNS), select(*(rows.c[name] for name in TOKEN_COLUMNS))
     )

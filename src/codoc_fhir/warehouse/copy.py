@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, StatementError
 
 
@@ -34,6 +35,15 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         groups.setdefault(tuple(values), []).append(values)
     for names, group in groups.items():
         _copy(conn, table, names, group)
+
+
+def array_rows(table: Table, columns: Sequence[str], prefix: str = "") -> Any:
+    """PostgreSQL: `unnest(:<prefix><column>, ...)` as a FROM item of `columns`, one array
+    parameter per column typed as the column: any number of rows in a statement of one
+    shape, to INSERT ... SELECT from (compiled once, where a VALUES list is a new
+    statement for each count)."""
+    arrays = [bindparam(f"{prefix}{name}", type_=ARRAY(table.c[name].type)) for name in columns]
+    return func.unnest(*arrays).table_valued(*columns).render_derived()
 
 
 def _copy(
