@@ -63,9 +63,15 @@ def split_reference(text: str, served: Iterable[str]) -> tuple[str, str] | None:
 def content_hash(body: dict[str, Any]) -> str:
     """A hash of a resource as it is written (references already ours): the same resource
     read again, from the same file or another export of it, has the same."""
-    return hashlib.blake2b(
-        orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16
-    ).hexdigest()
+    return hashed(body)[0]
+
+
+def hashed(body: dict[str, Any]) -> tuple[str, bool]:
+    """`content_hash`, and whether a `?` is anywhere in the resource's JSON: without one it
+    holds no conditional reference (`Practitioner?identifier=...`), and the batch skips
+    the walk that looks for them (2 % of an import's time)."""
+    written = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(written, digest_size=16).hexdigest(), b"?" in written
 
 
 @dataclass

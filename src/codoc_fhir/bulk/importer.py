@@ -42,7 +42,7 @@ from codoc_fhir.bulk.files import (
     is_ndjson,
     load_order_of_files,
 )
-from codoc_fhir.bulk.ids import IdMap, content_hash, source_key
+from codoc_fhir.bulk.ids import IdMap, content_hash, hashed, source_key
 from codoc_fhir.bulk.lock import ImportRunning, import_lock
 from codoc_fhir.bulk.progress import Progress
 from codoc_fhir.config import Settings
@@ -604,10 +604,11 @@ class BatchRun:
         if unresolved or self.ids.target(kind_name, ident) is not None:
             return None
         names = [ident] if not record.full_url else [ident, record.full_url[:300]]
-        digest = content_hash(body)
+        digest, may_be_conditional = hashed(body)
         try:
-            body = resolve_conditional_references(self.conn, self.importer.registry.types, body)
-            kind = fhir_type.kind_for_create(body)
+            if may_be_conditional:
+                body = resolve_conditional_references(self.conn, self.importer.registry.types, body)
+            kind = fhir_type.kind_for_create(body, check_types=False)
         except Exception:  # the record's own failure: one-by-one reports it
             return None
         if not kind.batch_creates:

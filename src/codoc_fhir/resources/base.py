@@ -61,7 +61,7 @@ from codoc_fhir.resources.history import (
     version_values,
 )
 from codoc_fhir.search.kind import SearchParam
-from codoc_fhir.warehouse.copy import insert_many
+from codoc_fhir.warehouse.copy import insert_many, sequence_of
 from codoc_fhir.warehouse.schema import TOKEN_LENGTH, fhir_token
 
 # A new row as `row_images` tells it before it is written: a dict of what a read of the row
@@ -709,7 +709,7 @@ def reserve_keys(conn: Connection, table: Table, key: Column, count: int) -> lis
     assigns them (SQLite) or the key is not generated."""
     if conn.dialect.name != "postgresql" or key.autoincrement is False or not count:
         return None
-    sequence = select(func.nextval(func.pg_get_serial_sequence(table.name, key.name)))
+    sequence = select(func.nextval(sequence_of(table, key)))
     keys = conn.execute(sequence.select_from(func.generate_series(1, count))).scalars()
     return sorted(int(num) for num in keys)
 

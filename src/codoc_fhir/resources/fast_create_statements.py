@@ -11,14 +11,13 @@ from typing import Any
 
 from sqlalchemy import Column, Table, and_, bindparam, exists, func, select, true
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.sqltypes import String
 
 from codoc_fhir.resources.follow_ups import TOKEN_COLUMNS, VERSION_COLUMNS
 from codoc_fhir.resources.links import ORG_LEVELS
-from codoc_fhir.warehouse.copy import array_rows
+from codoc_fhir.warehouse.copy import array_rows, sequence_of
 from codoc_fhir.warehouse.schema import dwh_resource_history as history
 from codoc_fhir.warehouse.schema import dwh_thesaurus_data, fhir_token
 
@@ -84,8 +83,7 @@ def _key_handed_out(table: Table, key: Column) -> Any:
     give it to another create: false for a block reserved before the sequence was reset
     (TRUNCATE ... RESTART IDENTITY; `pg_sequence_last_value` is NULL until the first
     nextval after it)."""
-    sequence = func.pg_get_serial_sequence(table.name, key.name)
-    handed_out = func.pg_sequence_last_value(sql_cast(sequence, REGCLASS))
+    handed_out = func.pg_sequence_last_value(sequence_of(table, key))
     return bindparam(f"{NEW}{key.name}", type_=key.type) <= handed_out
 
 
@@ -171,6 +169,6 @@ def name_sql(level_name: str) -> CompiledWrite:
 
 @cache
 def keys_sql(table: Table, key: Column) -> CompiledWrite:
-    sequence = func.nextval(func.pg_get_serial_sequence(table.name, key.name))
+    sequence = func.nextval(sequence_of(table, key))
     numbers = select(sequence.label("num")).select_from(func.generate_series(1, KEY_BLOCK))
     return _compiled(numbers)

@@ -81,11 +81,14 @@ class FhirType:
                 return kind, resolver(conn, key)
         return self.resolve_id(key)
 
-    def kind_for_create(self, body: Any) -> Resource:
-        """The kind whose `accepts_create` takes the body (JSON types checked first)."""
+    def kind_for_create(self, body: Any, *, check_types: bool = True) -> Resource:
+        """The kind whose `accepts_create` takes the body (JSON types checked first, unless
+        the caller's create checks them anyway: the importer's batch, where a body of a
+        wrong type fails there, or here, and then goes one by one, which reports it)."""
         if len(self.kinds) == 1 or not isinstance(body, dict):
             return self.kinds[0]
-        check_json_types(body, self.name)
+        if check_types:
+            check_json_types(body, self.name)
         for kind in self.kinds:
             if kind.accepts_create(body):
                 return kind

@@ -102,11 +102,7 @@ class Patient(Resource):
     ) -> None:
         """Each (system, value) may belong to no other patient (409 duplicate)."""
         for system, value in ipps:
-            query = select(dwh_patient_ipphist.c.patient_num).where(
-                dwh_patient_ipphist.c.origin_patient_id == system,
-                dwh_patient_ipphist.c.hospital_patient_id == value,
-            )
-            owner = lookups.known(("ipp", system, value), partial(_scalar, conn, query))
+            owner = lookups.known(("ipp", system, value), partial(_owner, conn, system, value))
             if owner is not None and owner != num:
                 raise Duplicate(
                     f"Identifier {system}|{value} already belongs to Patient {owner}",
@@ -228,7 +224,13 @@ class Patient(Resource):
         return resource
 
 
-def _scalar(conn: Connection, query: Any) -> Any:
+def _owner(conn: Connection, system: str, value: str) -> Any:
+    """The patient an identifier belongs to; the query is built only when the batch's
+    prefetch has not answered (building it for every patient cost 2 % of an import)."""
+    ipphist = dwh_patient_ipphist.c
+    query = select(ipphist.patient_num).where(
+        ipphist.origin_patient_id == system, ipphist.hospital_patient_id == value
+    )
     return conn.execute(query).scalar()
 
 
