@@ -28,7 +28,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, SQLAlchemyError
 
 from codoc_fhir.bulk.ahead import NOT_CHECKED, CheckAhead, Verdicts
@@ -45,6 +45,7 @@ from codoc_fhir.bulk.files import (
 from codoc_fhir.bulk.ids import IdMap, content_hash, hashed, source_key
 from codoc_fhir.bulk.lock import ImportRunning, import_lock
 from codoc_fhir.bulk.progress import Progress
+from codoc_fhir.bulk.statistics import Statistics
 from codoc_fhir.config import Settings
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.errors import FhirError, Invalid
@@ -60,18 +61,6 @@ from codoc_fhir.warehouse.db import make_engine, migrate, write_transaction
 from codoc_fhir.warehouse.schema import fhir_import_checkpoint as checkpoints
 
 SHOWN_FAILURES = 20
-ANALYZE_FROM = 2  # batches before the first ANALYZE of the filled tables (PostgreSQL)
-ANALYZED_TABLES = (
-    "dwh_patient",
-    "dwh_patient_ipphist",
-    "dwh_data",
-    "dwh_thesaurus_data",
-    "fhir_token",
-    "dwh_resource_history",
-    "fhir_import_id_map",
-)
-
-
 SYSTEM = Caller.system()  # an import is the system writing, under no token
 
 
@@ -174,6 +163,7 @@ class Importer:
         self.shown = 0
         self._batches = 0
         self.ahead = CheckAhead(options.check_ahead)
+        self.statistics = Statistics(self.engine)
         self.checked_ahead = 0  # creates whose model check ran ahead (ahead.py)
 
     def run(self, paths: list[Path]) -> None:
@@ -185,6 +175,7 @@ class Importer:
             self.finish()
         finally:
             self.ahead.close()
+            self.statistics.close()
             gc.unfreeze()  # _freeze_long_lived: the process goes on as before the run
 
     def finish(self) -> None:
@@ -304,24 +295,8 @@ class Importer:
             self._save(conn, file)
         self._report(run.failures, file)
         self._batches += 1
-        if self._batches >= ANALYZE_FROM and self._batches & (self._batches - 1) == 0:
-            self._analyze()  # after batches 2, 4, 8, 16...
+        self.statistics.after_batch(self._batches)
         return run.stop
-
-    def _analyze(self) -> None:
-        """PostgreSQL: refresh the planner's statistics of the tables a long import fills.
-        A fresh warehouse's statistics say its tables are empty, and autovacuum only catches
-        up now and then; the look-ups of the next batches are planned on what is there.
-
-        Each time the run has doubled its batches: the statistics stay within a factor of
-        two of the tables' size, which is all these look-ups' plans depend on, for about
-        twenty ANALYZE in a run of millions (each reads a sample of 30,000 rows a table,
-        over a second at a million rows: every 20 batches, they took a third of such a run)."""
-        if self.engine.dialect.name != "postgresql":
-            return
-        with self.engine.connect() as conn:
-            conn.execute(text(f"ANALYZE {', '.join(ANALYZED_TABLES)}"))
-            conn.commit()
 
     def _ids(self, conn: Connection, records: list[Record]) -> IdMap:
         ids = IdMap(self.served)
