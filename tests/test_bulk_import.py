@@ -22,6 +22,7 @@ from codoc_fhir import cli
 from codoc_fhir.bulk.ids import IdMap
 from codoc_fhir.bulk.importer import Importer
 from codoc_fhir.bulk.lock import BUSY, import_lock
+from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.warehouse.schema import (
     dwh_patient,
     dwh_patient_stay,
@@ -655,3 +656,16 @@ def test_grouped_creates_give_the_outcomes_of_one_at_a_time(
     assert status == 1
     assert "6 created, 1 updated" in summary[0] and "1 failed" in summary[0]
     assert '"line":4,' in errors_text and errors_text.count("\n") == 1
+
+
+def test_a_pair_written_meanwhile_is_left_alone_and_the_rest_are_written(client, engine):
+    """IdMap.flush: a pair another writer stored after the batch's prefetch (the COPY
+    refuses it) keeps its target; the batch's other pairs are written all the same."""
+    ids = IdMap(["Patient"])
+    ids.add("Patient", ["src-a"], "1", "hash-a")
+    ids.add("Patient", ["src-b"], "2", "hash-b")
+    row = {"source_type": "Patient", "source_id": "src-a", "target_id": "77"}
+    with engine.begin() as conn:
+        conn.execute(fhir_import_id_map.insert().values(row | {"update_date": utc_now()}))
+        ids.flush(conn)
+    assert id_map(engine) == {("Patient", "src-a"): "77", ("Patient", "src-b"): "2"}

@@ -20,11 +20,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from codoc_fhir.fhir.dates import utc_now
 from codoc_fhir.fhir.references import references
 from codoc_fhir.resources.lookups import among
-from codoc_fhir.warehouse.copy import array_rows
+from codoc_fhir.warehouse.copy import array_rows, insert_many
 from codoc_fhir.warehouse.schema import fhir_import_id_map as id_map
 
 CHUNK = 500
@@ -158,10 +159,18 @@ class IdMap:
     def flush(self, conn: Connection) -> None:
         """Write the pairs added since the last flush (in the caller's transaction).
 
-        A pair already there (written by an import that ran meanwhile) is left alone."""
+        A pair already there (written by an import that ran meanwhile) is left alone.
+        PostgreSQL: the pairs in one COPY, in a savepoint (a run holds the import lock: no
+        other import writes pairs meanwhile), and only if one is there after all in one
+        INSERT that leaves it alone. The INSERT's five array parameters cost the importer
+        2 % of its time to encode, its execution the server 0.8 s a 100,000 resources."""
         if self.pending and conn.dialect.name == "postgresql":
-            columns = {name: [row[name] for row in self.pending] for name in MAP_COLUMNS}
-            conn.execute(_insert_arrays(), columns)
+            try:
+                with conn.begin_nested():
+                    insert_many(conn, id_map, self.pending)
+            except IntegrityError:
+                columns = {name: [row[name] for row in self.pending] for name in MAP_COLUMNS}
+                conn.execute(_insert_arrays(), columns)
         elif self.pending:
             conn.execute(sqlite.insert(id_map).on_conflict_do_nothing(), self.pending)
         self.pending = []
