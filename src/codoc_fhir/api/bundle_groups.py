@@ -16,7 +16,6 @@ naming it are rewritten: the processing order puts them after it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,6 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from codoc_fhir.api.bundle_entries import Entry, named_url
 from codoc_fhir.fhir.errors import FhirError
+from codoc_fhir.fhir.references import references
 from codoc_fhir.interactions import ingest
 from codoc_fhir.interactions.caller import Caller
 from codoc_fhir.interactions.database import Joined
@@ -36,7 +36,7 @@ def referenced_full_urls(entries: list[Entry]) -> set[str]:
     full_urls = {entry.full_url for entry in entries if entry.full_url}
     named: set[str] = set()
     for entry in entries:
-        for reference in _references(entry.resource):
+        for reference in references(entry.resource):
             named.update((reference, named_url(reference, entry.full_url)))
         for text in (entry.url, entry.if_none_exist):
             if text and ":" in text:  # fullUrls are absolute: a urn or a URL
@@ -65,21 +65,8 @@ def groupable_kind(registry: Registry, entry: Entry, referenced: set[str]) -> Re
 
 def _has_pending_reference(resource: Any) -> bool:
     return any(
-        reference.startswith("urn:") or "?" in reference for reference in _references(resource)
+        reference.startswith("urn:") or "?" in reference for reference in references(resource)
     )
-
-
-def _references(value: Any) -> Iterator[str]:
-    """Every `reference` string in a resource."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                yield item
-            else:
-                yield from _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _references(item)
 
 
 def create_group(
