@@ -163,7 +163,7 @@ class IdMap:
         PostgreSQL: the pairs in one COPY, in a savepoint (a run holds the import lock: no
         other import writes pairs meanwhile), and only if one is there after all in one
         INSERT that leaves it alone. The INSERT's five array parameters cost the importer
-        2 % of its time to encode, its execution the server 0.8 s a 100,000 resources."""
+        2 % of its time to encode, its execution the server 0.8 s per 100,000 resources."""
         if self.pending and conn.dialect.name == "postgresql":
             try:
                 with conn.begin_nested():

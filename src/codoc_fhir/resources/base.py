@@ -754,11 +754,13 @@ def _image_kinds(table: Table) -> dict[str, str | None]:
     }
 
 
+_PLAIN_TYPES = {"bool": (bool,), "float": (float, int), "int": (int,), "str": (str,)}
+
+
 def _plain(kind: str | None, value: Any) -> bool:
     if kind == "timestamp":
         return isinstance(value, datetime) and value.tzinfo is not None
-    plain = {"bool": (bool,), "float": (float, int), "int": (int,), "str": (str,)}
-    return kind is not None and type(value) in plain[kind]
+    return kind is not None and type(value) in _PLAIN_TYPES[kind]
 
 
 def row_images(
