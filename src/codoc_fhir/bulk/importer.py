@@ -282,8 +282,6 @@ class Importer:
         Resources naming what nothing created yet wait (self.waiting); a failure keeps
         the checkpoint before it, so a re-run reads it again."""
         with write_transaction(self.engine) as conn:
-            if conn.dialect.name == "sqlite":  # a write first: SQLite then holds a real
-                self._save(conn, file)  # transaction the savepoints nest in
             ids = self._ids(conn, batch)
             run = BatchRun(self, conn, ids, file, verdicts)
             for record in batch:
